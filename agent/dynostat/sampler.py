@@ -1,0 +1,164 @@
+"""One tick's reading of the kernel: load, memory, tasks and culprits, each source on its own.
+
+``Sampler.sample`` never raises for kernel trouble. What an error means is decided in one
+place, ``ErrorPolicy.handle``: a pid that vanished mid-scan is skipped silently, a missing
+source file leaves its metric out, and an unreadable or malformed file is reported once (with
+its path) and counted, so a broken file cannot turn into a log line per tick.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from . import procfs
+from .cgroup import CgroupReader, Parse, parse_self_cgroup
+from .loadavg import parse_loadavg
+from .procfs import is_vanished, read_file
+from .sample import LoadAvg, Memory, Sample, Tasks
+
+Report = Callable[[dict[str, Any]], None]
+
+
+def _ignore_report(fields: dict[str, Any]) -> None:
+    """The default report: a Sampler built without an output has nowhere to say things."""
+
+
+class ErrorPolicy:
+    """Decides what each error means, counts it, and reports each kind of trouble once.
+
+    ``kind`` groups paths that fail for one reason ("pid_stat" for every ``<pid>/stat``), so
+    the set of things already reported stays bounded however many pids come and go.
+    """
+
+    def __init__(self, report: Report) -> None:
+        self._report = report
+        self._reported: set[tuple[str, str]] = set()
+        self.permission_denied = 0
+        self.malformed = 0
+        self.unreadable = 0
+
+    def handle(self, path: str, error: BaseException, kind: str | None = None) -> None:
+        if is_vanished(error):
+            return  # the process exited; its absence is the truth, not an error
+        if isinstance(error, ValueError):  # MalformedError, or int() of a weird pid name
+            self.malformed += 1
+            event, message = "source_malformed", str(error)
+        elif isinstance(error, PermissionError):
+            self.permission_denied += 1
+            event, message = "source_unreadable", "permission denied"
+        elif isinstance(error, OSError):
+            self.unreadable += 1
+            event, message = "source_unreadable", error.strerror or type(error).__name__
+        else:
+            self.unreadable += 1
+            event, message = "source_failed", f"{type(error).__name__}: {error}"
+        key = (event, kind or path)
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        self._report({"at": "error", "event": event, "path": path, "error": message})
+
+    def read(self, path: str, parse: Parse) -> Any:
+        """Read and parse one source file; None when it is missing, unreadable or malformed."""
+        try:
+            return parse(read_file(path))
+        except FileNotFoundError:
+            return None  # absent is not zero: the metric is left out, silently
+        except (OSError, ValueError) as error:
+            self.handle(path, error)
+            return None
+
+
+class Sampler:
+    """Reads ``<proc_root>`` and ``<cgroup_root>`` once per ``sample()`` call."""
+
+    def __init__(
+        self,
+        proc_root: str = "/proc",
+        cgroup_root: str = "/sys/fs/cgroup",
+        top: int = 3,
+        report: Report | None = None,
+        keep_processes: bool = False,
+    ) -> None:
+        self.proc_root = proc_root.rstrip("/") or "/"
+        self.cgroup_root = cgroup_root.rstrip("/") or "/"
+        self.top = top
+        # The per-process list costs a Process object per pid per tick; the output and the
+        # warnings only need the culprits, so it is built only when asked for.
+        self.keep_processes = keep_processes
+        self.errors = ErrorPolicy(report or _ignore_report)
+        self._cgroup: CgroupReader | None = None
+
+    def _cgroups(self) -> CgroupReader:
+        # The agent's cgroup does not change while it runs, so it is looked up once.
+        if self._cgroup is None:
+            self_cgroup = self.errors.read(self.proc_root + "/self/cgroup", parse_self_cgroup)
+            self._cgroup = CgroupReader(self.cgroup_root, self_cgroup or {}, self.errors.read)
+        return self._cgroup
+
+    def load(self) -> LoadAvg | None:
+        return self.errors.read(self.proc_root + "/loadavg", parse_loadavg)
+
+    def memory(self) -> Memory | None:
+        return self._cgroups().memory()
+
+    def sample(self, wall_time: float) -> Sample:
+        sample = Sample(wall_time=wall_time)
+        # Each source is guarded on its own so that one broken source never costs the rest.
+        # The expected trouble (missing, unreadable, malformed files) is handled inside; the
+        # blind excepts only turn a bug into one reported line instead of a lost tick.
+        try:
+            sample.load = self.load()
+        except Exception as error:  # noqa: BLE001 - see above
+            self.errors.handle(self.proc_root + "/loadavg", error, "load")
+        try:
+            sample.memory = self.memory()
+        except Exception as error:  # noqa: BLE001 - see above
+            self.errors.handle(self.cgroup_root, error, "memory")
+        try:
+            self._fill_tasks(sample)
+        except Exception as error:  # noqa: BLE001 - see above
+            self.errors.handle(self.proc_root, error, "tasks")
+        return sample
+
+    def _fill_tasks(self, sample: Sample) -> None:
+        try:
+            table = procfs.scan_processes(self.proc_root, self.errors.handle)
+        except OSError as error:
+            self.errors.handle(self.proc_root, error, "proc_listing")
+            return
+        max_processes = self.errors.read(
+            self.proc_root + "/self/limits", procfs.parse_max_processes
+        )
+        pids_max, pids_current = self._cgroups().pids()
+        limits = [limit for limit in (max_processes, pids_max) if limit is not None]
+        sample.tasks = Tasks(
+            tasks=table.threads,
+            processes=table.processes,
+            threads=table.threads,
+            zombies=table.zombies,
+            limit=min(limits) if limits else None,
+            pids_current=pids_current,
+        )
+        rows = table.rows
+        sample.zombie_parents = procfs.zombie_parents(rows, self.top) if table.zombies else []
+        sample.top_threads = procfs.top_threads(rows, self.top)
+        sample.top_rss = procfs.top_rss(rows, self.top)
+        if self.keep_processes:
+            sample.processes = [procfs.row_to_process(row) for row in rows]
+
+
+def make_sampler(
+    proc_root: str = "/proc",
+    cgroup_root: str = "/sys/fs/cgroup",
+    top: int = 3,
+    report: Report | None = None,
+) -> Any:
+    """A Sampler over ``proc_root``, or the psutil FallbackSampler where there is no procfs
+    (a developer's Mac), which says so once through ``report``."""
+    if os.path.isdir(proc_root):
+        return Sampler(proc_root, cgroup_root, top, report)
+    from .fallback import FallbackSampler  # noqa: PLC0415 - keeps psutil off the Linux path
+
+    return FallbackSampler(top=top, report=report or _ignore_report, proc_root=proc_root)
