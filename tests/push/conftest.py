@@ -1,0 +1,83 @@
+"""Real endpoints for the push tests, all on 127.0.0.1 and all stopping by themselves.
+
+- ``pushgateway``: Debian's prometheus-pushgateway binary on a free port, persistence off, for
+  the whole session; stopped by its pid at the end, also when a test fails.
+- ``receiver``: an http.server on a free port whose answer to each request is scripted (a
+  status, a hang, a slow drip, garbage); it records every request it reads.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from push_servers import Receiver, free_port
+
+PUSHGATEWAY = "/usr/bin/prometheus-pushgateway"
+
+
+@dataclass
+class Gateway:
+    url: str
+    pid: int
+
+
+def _wait_ready(url: str, process: subprocess.Popen, within: float) -> None:
+    give_up = time.monotonic() + within
+    while time.monotonic() < give_up:
+        if process.poll() is not None:
+            raise RuntimeError(f"prometheus-pushgateway exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/-/ready", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("prometheus-pushgateway did not become ready")
+
+
+@pytest.fixture(scope="session")
+def pushgateway(tmp_path_factory) -> Iterator[Gateway]:
+    if not os.access(PUSHGATEWAY, os.X_OK):
+        pytest.skip("needs Debian's prometheus-pushgateway (bash tests/run installs it)")
+    port = free_port()
+    log = tmp_path_factory.mktemp("pushgateway") / "pushgateway.log"
+    with log.open("wb") as log_file:
+        # One listen address on loopback only, and an empty persistence file: nothing listens
+        # elsewhere and nothing is written to /var/lib.
+        process = subprocess.Popen(
+            [
+                PUSHGATEWAY,
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--persistence.file=",
+                "--log.level=warn",
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process, within=15)
+        yield Gateway(url, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    try:
+        yield running
+    finally:
+        running.stop()

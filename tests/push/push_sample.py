@@ -1,0 +1,37 @@
+"""A real sample of this machine, and the values the agent's own log line prints for it.
+
+The sample comes from the agent's Sampler and SelfCost, exactly as the loop takes it, so the
+numbers pushed are real ones of odd sizes, not round constants a wrong conversion could still
+match. The line values come from the agent's own Formatter.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from dynostat.output import Formatter
+from dynostat.sample import Sample
+from dynostat.sampler import make_sampler
+from dynostat.selfcost import SelfCost
+
+SOURCE = "web.1"
+DYNO = "0c7f1b6e-5d0a-4c31-9a3e-7d2f61e0b9aa"
+
+_METRIC = re.compile(r"sample#dynostat\.(\w+)=(\S+)")
+
+
+def take_sample(push_dropped: int | None = 0) -> Sample:
+    """One sample of this machine, with the agent's own cost and drop count as the loop sets."""
+    sample = make_sampler("/proc", "/sys/fs/cgroup", 3, lambda fields: None).sample(time.time())
+    SelfCost().fill(sample)
+    sample.push_dropped = push_dropped
+    return sample
+
+
+def line_values(sample: Sample) -> dict[str, str]:
+    """``{name: value-with-unit}`` of every metric the agent's logfmt lines print."""
+    values = {}
+    for line in Formatter(SOURCE, DYNO).sample_lines(sample):
+        values.update(_METRIC.findall(line))
+    return values

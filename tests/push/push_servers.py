@@ -1,0 +1,121 @@
+"""Test endpoints on 127.0.0.1 that stop by themselves: a scripted HTTP receiver.
+
+The receiver answers each request from a script (a status, a hang, a slow drip, garbage
+bytes) and records every request it reads, with the time its body arrived.
+"""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+# Longest any receiver may live: its loop ends by itself after this.
+SERVER_LIFETIME = 120.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict
+    body: bytes
+    at: float  # time.monotonic() when the body was read
+
+
+@dataclass
+class Reply:
+    """What the receiver does with one request."""
+
+    status: int = 200
+    headers: dict = field(default_factory=dict)
+    body: bytes = b""
+    hang: float = 0.0  # seconds to hold the request without a byte of answer
+    drip_every: float = 0.0  # seconds between single bytes of the whole answer
+    garbage: bytes = b""  # raw bytes sent instead of an HTTP answer
+
+
+class Receiver:
+    """An HTTP endpoint on 127.0.0.1 answering from a script; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        self.script: list[Reply] = []  # one per request, in order; then ``default``
+        self.default = Reply()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = 5  # an idle keep-alive connection is closed after this
+
+            def log_message(self, *args):  # quiet: pytest shows failures, not access logs
+                pass
+
+            def _serve(self):
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                reply = receiver._next(
+                    Received(self.command, self.path, dict(self.headers), body, time.monotonic())
+                )
+                receiver._answer(self, reply)
+
+            do_POST = _serve
+            do_PUT = _serve
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._server.timeout = 0.05
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        end = time.monotonic() + SERVER_LIFETIME
+        while not self._stopping.is_set() and time.monotonic() < end:
+            self._server.handle_request()
+        self._server.server_close()
+
+    def _next(self, received: Received) -> Reply:
+        with self._lock:
+            self.requests.append(received)
+            return self.script.pop(0) if self.script else self.default
+
+    def _pause(self, seconds: float) -> None:
+        self._stopping.wait(seconds)
+
+    def _answer(self, handler, reply: Reply) -> None:
+        if reply.hang:
+            self._pause(reply.hang)
+        if reply.garbage:
+            handler.wfile.write(reply.garbage)
+            handler.close_connection = True
+            return
+        head = f"HTTP/1.1 {reply.status} Scripted\r\n"
+        headers = {"Content-Length": str(len(reply.body)), **reply.headers}
+        head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+        answer = head.encode("latin-1") + reply.body
+        if not reply.drip_every:
+            handler.wfile.write(answer)
+            return
+        for index in range(len(answer)):
+            if self._stopping.is_set():
+                break
+            handler.wfile.write(answer[index : index + 1])
+            handler.wfile.flush()
+            self._pause(reply.drip_every)
+        handler.close_connection = True
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)

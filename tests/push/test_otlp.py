@@ -1,0 +1,160 @@
+"""OTLP/HTTP JSON: what a collector receives, parsed with the official OTLP message classes."""
+
+from __future__ import annotations
+
+import socket
+
+from google.protobuf import json_format
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
+from push_sample import DYNO, SOURCE, line_values, take_sample
+from push_servers import Reply
+
+from dynostat.push import make_sink
+
+APP = "zombie-farm-42"
+MB = 1024 * 1024
+
+# name -> (unit, kind, the line's name, the line's text for the pushed number)
+EXPECTED = {
+    "dynostat.load_average.1m": ("1", "gauge", "load_avg_1m", lambda v: f"{v:.2f}"),
+    "dynostat.load_average.5m": ("1", "gauge", "load_avg_5m", lambda v: f"{v:.2f}"),
+    "dynostat.load_average.15m": ("1", "gauge", "load_avg_15m", lambda v: f"{v:.2f}"),
+    "dynostat.memory.total": ("By", "gauge", "memory_total", lambda v: f"{v / MB:.2f}MB"),
+    "dynostat.memory.rss": ("By", "gauge", "memory_rss", lambda v: f"{v / MB:.2f}MB"),
+    "dynostat.memory.cache": ("By", "gauge", "memory_cache", lambda v: f"{v / MB:.2f}MB"),
+    "dynostat.memory.swap": ("By", "gauge", "memory_swap", lambda v: f"{v / MB:.2f}MB"),
+    "dynostat.memory.quota": ("By", "gauge", "memory_quota", lambda v: f"{v / MB:.2f}MB"),
+    "dynostat.memory.pgpgin": ("{page}", "sum", "memory_pgpgin", lambda v: f"{v}pages"),
+    "dynostat.memory.pgpgout": ("{page}", "sum", "memory_pgpgout", lambda v: f"{v}pages"),
+    "dynostat.tasks": ("{task}", "gauge", "tasks", str),
+    "dynostat.tasks.limit": ("{task}", "gauge", "tasks_limit", str),
+    "dynostat.processes": ("{process}", "gauge", "processes", str),
+    "dynostat.threads": ("{thread}", "gauge", "threads", str),
+    "dynostat.zombies": ("{process}", "gauge", "zombies", str),
+    "dynostat.agent.rss": ("By", "gauge", "agent_rss", lambda v: f"{v / MB:.2f}MB"),
+    "dynostat.agent.cpu": ("ms", "gauge", "agent_cpu", lambda v: f"{v:.2f}ms"),
+    "dynostat.push.dropped": ("{sample}", "sum", "push_dropped", str),
+}
+
+
+def parse(body: bytes) -> ExportMetricsServiceRequest:
+    # Strict: an unknown or misspelt field, a number where a string belongs, fails the test.
+    return json_format.Parse(body, ExportMetricsServiceRequest(), ignore_unknown_fields=False)
+
+
+def point_value(point):
+    return point.as_int if point.WhichOneof("value") == "as_int" else point.as_double
+
+
+def test_a_collector_receives_every_line_metric_with_its_unit_kind_and_resource(receiver):
+    reports: list = []
+    env = {
+        "DYNOSTAT_URL": receiver.url + "/v1/metrics",
+        "HEROKU_APP_NAME": APP,
+        "HEROKU_APP_ID": "9b1f6f7e-0000-4000-8000-0123456789ab",
+    }
+    sink = make_sink(env, 20, reports.append)
+    sample = take_sample()
+
+    sink.send(sample, SOURCE, DYNO)
+
+    assert reports == []
+    [received] = receiver.requests
+    assert (received.method, received.path) == ("POST", "/v1/metrics")
+    assert received.headers["Content-Type"] == "application/json"
+    request = parse(received.body)
+    [resource_metrics] = request.resource_metrics
+    attributes = {
+        attribute.key: attribute.value.string_value
+        for attribute in resource_metrics.resource.attributes
+    }
+    assert attributes == {
+        "service.name": APP,
+        "heroku.app.id": env["HEROKU_APP_ID"],
+        "cloud.provider": "heroku",
+        "heroku.dyno": SOURCE,
+        "service.instance.id": DYNO,
+        "host.name": socket.gethostname(),
+    }
+    [scope_metrics] = resource_metrics.scope_metrics
+    assert scope_metrics.scope.name == "dynostat"
+
+    sample_ns = int(sample.wall_time * 1e9)
+    as_line = {}
+    for metric in scope_metrics.metrics:
+        unit, kind, line_name, render = EXPECTED[metric.name]
+        assert metric.unit == unit, metric.name
+        assert metric.description, metric.name
+        assert metric.WhichOneof("data") == kind, metric.name
+        if kind == "sum":
+            assert metric.sum.is_monotonic, metric.name
+            assert metric.sum.aggregation_temporality == (
+                AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+            )
+            [point] = metric.sum.data_points
+            assert 0 < point.start_time_unix_nano <= point.time_unix_nano
+        else:
+            [point] = metric.gauge.data_points
+            assert point.start_time_unix_nano == 0
+        assert abs(point.time_unix_nano - sample_ns) < 1000, "the sample's own time, in ns"
+        value = point_value(point)
+        if unit != "1" and metric.name != "dynostat.agent.cpu":
+            assert point.WhichOneof("value") == "as_int", f"{metric.name} is a count"
+        as_line[line_name] = render(value)
+    assert as_line == line_values(sample)
+
+
+def test_without_app_name_the_resource_has_no_service_name_and_sums_keep_one_start(receiver):
+    sink = make_sink({"DYNOSTAT_URL": receiver.url + "/v1/metrics"}, 20, print)
+    first, second = take_sample(), take_sample()
+    second.wall_time = first.wall_time + 20
+
+    sink.send(first, SOURCE, DYNO)
+    sink.send(second, SOURCE, DYNO)
+
+    starts = set()
+    for received in receiver.requests:
+        [resource_metrics] = parse(received.body).resource_metrics
+        keys = {attribute.key for attribute in resource_metrics.resource.attributes}
+        assert "service.name" not in keys
+        for metric in resource_metrics.scope_metrics[0].metrics:
+            if metric.WhichOneof("data") == "sum":
+                starts.add(metric.sum.data_points[0].start_time_unix_nano)
+    # A cumulative series keeps one start time, or backends would see a counter reset.
+    assert len(receiver.requests) == 2
+    assert len(starts) == 1
+
+
+def test_a_metric_missing_from_the_sample_is_left_out_not_sent_as_zero(receiver):
+    sink = make_sink({"DYNOSTAT_URL": receiver.url + "/v1/metrics"}, 20, print)
+    sample = take_sample()
+    sample.memory = None
+    sample.load = None
+
+    sink.send(sample, SOURCE, DYNO)
+
+    [received] = receiver.requests
+    names = {
+        metric.name for metric in parse(received.body).resource_metrics[0].scope_metrics[0].metrics
+    }
+    assert not [name for name in names if name.startswith(("dynostat.memory", "dynostat.load"))]
+    assert "dynostat.tasks" in names
+
+
+def test_a_partial_success_answer_is_reported_without_resending(receiver):
+    reports: list = []
+    receiver.script.append(
+        Reply(200, {"Content-Type": "application/json"},
+              b'{"partialSuccess":{"rejectedDataPoints":"3","errorMessage":"no"}}')
+    )  # fmt: skip
+    sink = make_sink({"DYNOSTAT_URL": receiver.url + "/v1/metrics"}, 20, reports.append)
+
+    sink.send(take_sample(), SOURCE, DYNO)
+
+    assert sink.buffered == 0
+    assert [(r["event"], r["reason"], r["rejected_points"]) for r in reports] == [
+        ("push_failed", "partially_rejected", 3)
+    ]
