@@ -38,7 +38,10 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 StatRow = tuple[int, int, bytes, bytes, int, int]
 ROW_PID, ROW_PPID, ROW_COMM, ROW_STATE, ROW_THREADS, ROW_RSS_PAGES = range(6)
 
-# on_error(path, error, kind): the sampler's single error policy (see ErrorPolicy).
+# on_error(path, error, kind): the sampler's single error policy (see ErrorPolicy); every
+# <pid>/stat error comes with this kind, so that policy can tell a vanished pid from a
+# missing source file.
+PID_STAT = "pid_stat"
 OnError = Callable[[str, BaseException, str], None]
 
 
@@ -132,7 +135,7 @@ def scan_processes(proc_root: str, on_error: OnError) -> ProcessTable:
     """Read every ``<proc_root>/<pid>/stat`` once.
 
     Per-pid trouble (a vanished pid, EACCES, malformed text) goes to ``on_error(path, error,
-    "pid_stat")`` and the pid is left out; listing ``proc_root`` itself may raise OSError.
+    PID_STAT)`` and the pid is left out; listing ``proc_root`` itself may raise OSError.
     """
     rows: list[StatRow] = []
     append = rows.append
@@ -153,7 +156,7 @@ def scan_processes(proc_root: str, on_error: OnError) -> ProcessTable:
                 close(fd)
             row = parse(data)
         except (OSError, ValueError) as error:
-            on_error(path, error, "pid_stat")
+            on_error(path, error, PID_STAT)
             continue
         append(row)
         threads += row[ROW_THREADS]

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from . import procfs
 from .cgroup import CgroupReader, Parse, parse_self_cgroup
 from .loadavg import parse_loadavg
-from .procfs import is_vanished, read_file
+from .procfs import PID_STAT, is_vanished, read_file
 from .sample import LoadAvg, Memory, Sample, Tasks
 
 Report = Callable[[dict[str, Any]], None]
@@ -27,7 +27,7 @@ def _ignore_report(fields: dict[str, Any]) -> None:
 class ErrorPolicy:
     """Decides what each error means, counts it, and reports each kind of trouble once.
 
-    ``kind`` groups paths that fail for one reason ("pid_stat" for every ``<pid>/stat``), so
+    ``kind`` groups paths that fail for one reason (PID_STAT for every ``<pid>/stat``), so
     the set of things already reported stays bounded however many pids come and go.
     """
 
@@ -39,7 +39,7 @@ class ErrorPolicy:
         self.unreadable = 0
 
     def handle(self, path: str, error: BaseException, kind: str | None = None) -> None:
-        if is_vanished(error):
+        if kind == PID_STAT and is_vanished(error):
             return  # the process exited; its absence is the truth, not an error
         if isinstance(error, ValueError):  # MalformedError, or int() of a weird pid name
             self.malformed += 1
@@ -87,7 +87,7 @@ class Sampler:
         # The per-process list costs a Process object per pid per tick; the output and the
         # warnings only need the culprits, so it is built only when asked for.
         self.keep_processes = keep_processes
-        self.errors = ErrorPolicy(report or _ignore_report)
+        self.errors = ErrorPolicy(_ignore_report if report is None else report)
         self._cgroup: CgroupReader | None = None
 
     def _cgroups(self) -> CgroupReader:
@@ -161,4 +161,6 @@ def make_sampler(
         return Sampler(proc_root, cgroup_root, top, report)
     from .fallback import FallbackSampler  # noqa: PLC0415 - keeps psutil off the Linux path
 
-    return FallbackSampler(top=top, report=report or _ignore_report, proc_root=proc_root)
+    return FallbackSampler(
+        top=top, report=_ignore_report if report is None else report, proc_root=proc_root
+    )

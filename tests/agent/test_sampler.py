@@ -1,0 +1,257 @@
+"""Sampler: every source together, the error policy, and what is reported (once)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import resource
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from dynostat import procfs
+from dynostat.sample import Culprit, LoadAvg, Memory, Process, Tasks
+from dynostat.sampler import Sampler, make_sampler
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+PAGE = procfs.PAGE_SIZE
+
+
+class Reports(list):
+    def __call__(self, fields):
+        self.append(dict(fields))
+
+
+def sampler_for(scenario: str, root: Path = FIXTURES, **kwargs) -> tuple[Sampler, Reports]:
+    reports = Reports()
+    sampler = Sampler(
+        str(root / scenario / "proc"), str(root / scenario / "cgroup"), report=reports, **kwargs
+    )
+    return sampler, reports
+
+
+def test_a_v1_dyno_gives_every_metric_and_culprit_with_nothing_reported():
+    sampler, reports = sampler_for("cgroup-v1")
+    sample = sampler.sample(1700000000.5)
+    assert sample.wall_time == 1700000000.5
+    assert sample.load == LoadAvg(1.5, 0.75, 0.25)
+    assert sample.memory == Memory(
+        rss=211025920, cache=10792960, swap=4096, pgpgin=123, pgpgout=45, quota=536870912
+    )
+    assert sample.memory.total == 211025920 + 10792960 + 4096
+    # tasks_limit is the lower of RLIMIT_NPROC (96365 in the captured limits) and pids.max.
+    assert sample.tasks == Tasks(
+        tasks=52, processes=7, threads=52, zombies=4, limit=256, pids_current=9
+    )
+    assert sample.zombie_parents == [Culprit(11, "ruby", 3), Culprit(10, "puma 6.4.2 (tcp", 1)]
+    assert sample.top_threads == [Culprit(10, "puma 6.4.2 (tcp", 40), Culprit(11, "ruby", 7)]
+    assert sample.top_rss == [
+        Culprit(10, "puma 6.4.2 (tcp", 51200 * PAGE),
+        Culprit(11, "ruby", 25600 * PAGE),
+        Culprit(1, "bash", 900 * PAGE),
+    ]
+    assert sample.processes == []  # only built on request
+    assert reports == []
+
+
+def test_top_limits_every_culprit_list():
+    sampler, _ = sampler_for("cgroup-v1", top=1)
+    sample = sampler.sample(0)
+    assert [len(sample.zombie_parents), len(sample.top_threads), len(sample.top_rss)] == [1, 1, 1]
+
+
+def test_keep_processes_lists_every_process():
+    sampler, _ = sampler_for("comm-with-parens", keep_processes=True)
+    processes = sorted(sampler.sample(0).processes, key=lambda p: p.pid)
+    assert processes == [
+        Process(584, 1, "((a b ) ( c d) )", "R", 3, 2048 * PAGE),
+        Process(585, 584, ") Z 1 2 3 (", "S", 1, 100 * PAGE),
+    ]
+
+
+def test_no_cgroup_and_unlimited_nproc_leave_memory_and_the_limit_out():
+    sampler, reports = sampler_for("comm-with-parens")
+    sample = sampler.sample(0)
+    assert sample.memory is None
+    assert sample.tasks == Tasks(tasks=4, processes=2, threads=4, zombies=0, limit=None)
+    assert sample.zombie_parents == []
+    assert sample.top_threads == [Culprit(584, "((a b ) ( c d) )", 3)]
+    assert reports == []
+
+
+def test_v2_max_leaves_the_quota_out_and_the_limit_comes_from_nproc_alone():
+    sampler, reports = sampler_for("cgroup-v2-max")
+    sample = sampler.sample(0)
+    assert sample.memory.quota is None
+    assert sample.tasks.limit == 96365
+    assert sample.tasks.pids_current == 6
+    assert reports == []
+
+
+def test_v2_pids_max_is_the_limit_when_it_is_lower():
+    sampler, _ = sampler_for("cgroup-v2")
+    assert sampler.sample(0).tasks.limit == 512
+
+
+@pytest.mark.parametrize("scenario", ["empty-files", "garbage-files"])
+def test_empty_and_garbage_files_are_reported_once_each_and_the_rest_still_sampled(scenario):
+    sampler, reports = sampler_for(scenario)
+    first = sampler.sample(0)
+    assert first.load is None
+    assert first.tasks.processes == 1 and first.tasks.threads == 2
+    assert first.tasks.limit is None
+    assert first.top_threads == [Culprit(9, "survivor", 2)]
+    paths = sorted(Path(report["path"]).relative_to(FIXTURES / scenario) for report in reports)
+    assert all(report["event"] == "source_malformed" for report in reports)
+    # Two malformed pids give one line: pids come and go, the agent's memory must not grow.
+    pid_lines = [p for p in paths if p.name == "stat"]
+    assert len(pid_lines) == 1
+    assert Path("proc/self/limits") in paths
+    assert Path("proc/loadavg") in paths
+    # An empty self/cgroup is a process in no cgroup: valid, the hierarchy roots are used.
+    assert (Path("proc/self/cgroup") in paths) == (scenario == "garbage-files")
+    assert Path("cgroup/memory/memory.limit_in_bytes") in paths
+    assert Path("cgroup/pids/pids.max") in paths
+    assert sampler.errors.malformed >= 5
+    count = len(reports)
+    second = sampler.sample(1)
+    assert len(reports) == count, "a broken file is reported once, not every tick"
+    assert second.tasks.processes == 1
+    assert sampler.errors.malformed >= 10
+
+
+def test_a_missing_proc_root_is_reported_and_leaves_tasks_out(tmp_path):
+    reports = Reports()
+    sample = Sampler(str(tmp_path / "nothing"), str(tmp_path), report=reports).sample(0)
+    assert sample.tasks is None and sample.load is None and sample.memory is None
+    assert reports == [
+        {
+            "at": "error",
+            "event": "source_unreadable",
+            "path": str(tmp_path / "nothing"),
+            "error": "No such file or directory",
+        }
+    ]
+
+
+def test_a_bug_in_one_source_is_reported_once_and_the_others_survive(monkeypatch):
+    def broken(rows, top):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(procfs, "zombie_parents", broken)
+    sampler, reports = sampler_for("cgroup-v1")
+    sample = sampler.sample(0)
+    sampler.sample(1)
+    assert sample.load is not None and sample.memory is not None
+    assert sample.tasks.zombies == 4  # filled before the culprits failed
+    assert reports == [
+        {
+            "at": "error",
+            "event": "source_failed",
+            "path": str(FIXTURES / "cgroup-v1/proc"),
+            "error": "RuntimeError: boom",
+        }
+    ]
+
+
+def test_vanished_pids_are_skipped_silently(tmp_path, monkeypatch):
+    shutil.copytree(FIXTURES / "cgroup-v1", tmp_path / "dyno")
+    real_listdir = os.listdir
+
+    def listdir_with_ghosts(path):
+        names = real_listdir(path)
+        if path.endswith("/proc"):
+            shutil.rmtree(Path(path) / "10", ignore_errors=True)
+            return [*names, "424242"]
+        return names
+
+    monkeypatch.setattr(os, "listdir", listdir_with_ghosts)
+    sampler, reports = sampler_for("dyno", root=tmp_path)
+    sample = sampler.sample(0)
+    assert sample.tasks.processes == 6
+    assert reports == []
+
+
+def sample_unprivileged(proc_root: str, cgroup_root: str) -> tuple:
+    """Sample twice as the 'nobody' user in a forked child: root ignores mode bits, so a
+    real EACCES needs a real unprivileged process."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            reports = Reports()
+            sampler = Sampler(proc_root, cgroup_root, report=reports)
+            samples = [sampler.sample(0), sampler.sample(1)]
+            result = (samples, list(reports), sampler.errors.permission_denied)
+            os.write(write_end, pickle.dumps(result))
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    chunks = []
+    while chunk := os.read(read_end, 65536):
+        chunks.append(chunk)
+    os.close(read_end)
+    os.waitpid(child, 0)
+    return pickle.loads(b"".join(chunks))
+
+
+def test_permission_denied_files_are_reported_once_and_counted_every_time():
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to an unprivileged user")
+    top = Path(tempfile.mkdtemp(prefix="dynostat-perm-"))
+    try:
+        shutil.copytree(FIXTURES / "cgroup-v1", top / "dyno")
+        for directory in [top, *(p for p in top.rglob("*") if p.is_dir())]:
+            directory.chmod(0o755)
+        for file in (p for p in top.rglob("*") if p.is_file()):
+            file.chmod(0o644)
+        for denied in (
+            "proc/loadavg",
+            "proc/10/stat",
+            "proc/11/stat",
+            "cgroup/memory/dyno/memory.stat",
+        ):
+            (top / "dyno" / denied).chmod(0)
+        samples, reports, denied_count = sample_unprivileged(
+            str(top / "dyno/proc"), str(top / "dyno/cgroup")
+        )
+    finally:
+        shutil.rmtree(top)
+    first, second = samples
+    assert first.load is None
+    assert first.memory == Memory(quota=536870912)  # memory.stat denied, the limit still read
+    assert first.tasks.processes == 5
+    assert second.tasks.processes == 5
+    assert {(r["event"], r["error"]) for r in reports} == {
+        ("source_unreadable", "permission denied")
+    }
+    reported = {Path(r["path"]).relative_to(top / "dyno") for r in reports}
+    assert len(reported) == 3, "one line for all denied pids, one per source file"
+    assert Path("cgroup/memory/dyno/memory.stat") in reported
+    assert Path("proc/loadavg") in reported
+    assert reported & {Path("proc/10/stat"), Path("proc/11/stat")}
+    assert denied_count == 8  # 4 denied reads per tick, 2 ticks
+
+
+def test_this_machine_is_sampled_without_any_error():
+    reports = Reports()
+    sample = Sampler(report=reports).sample(0)
+    assert reports == []
+    assert sample.load is not None
+    assert sample.tasks.processes > 1
+    assert sample.tasks.threads >= sample.tasks.processes
+    soft, _ = resource.getrlimit(resource.RLIMIT_NPROC)
+    if soft != resource.RLIM_INFINITY:
+        assert sample.tasks.limit <= soft
+    mine = [c for c in sample.top_rss if c.pid == os.getpid()]
+    assert not mine or mine[0].count > 0
+
+
+def test_make_sampler_gives_the_procfs_sampler_where_proc_exists():
+    assert type(make_sampler("/proc", "/sys/fs/cgroup", 3, Reports())) is Sampler
