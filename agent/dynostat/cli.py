@@ -1,0 +1,309 @@
+"""``python3 -m dynostat``: parse the command line, build the agent, run its loop.
+
+    dynostat [--interval S] [--count N] [--once] [--format logfmt|json]
+             [--proc-root DIR] [--cgroup-root DIR] [--lock FILE]
+
+Flags override config vars. ``--lock FILE`` is how the dyno's launcher guarantees exactly one
+agent per dyno: the agent takes an exclusive ``flock`` on FILE and, if another agent holds
+it, exits 0 without a word. In that launched mode the agent also honours ``DYNOSTAT_DISABLE``
+and ``DYNOSTAT_PROCESS_TYPES`` (exit 0, silently); run by hand it always samples, because
+the user asked it to.
+
+Exit status: 0 after ``--count``/``--once``, after SIGTERM/SIGINT, when stdout is closed, when
+another agent holds the lock; 2 for a bad command line. An unexpected crash prints one
+``at=error event=agent_crash`` line and, after one interval, re-executes the agent in place
+(same pid, no supervisor process); repeated crashes double the wait, up to an hour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import IO
+
+from dynostat import __version__, config
+from dynostat.alerts import Alerts
+from dynostat.identity import identify, process_type
+from dynostat.loop import Agent, Reporter, Schedule, Signals, StopRequested, describe
+from dynostat.output import Formatter, LineWriter, OutputClosed
+from dynostat.selfcost import SelfCost
+
+# How many crash re-executions happened in a row; read back by the re-executed agent.
+RESTARTS_VAR = "DYNOSTAT_RESTARTS"
+# A run that lasted this long before crashing counts as healthy: the back-off starts over.
+HEALTHY_RUN_S = 600.0
+MAX_RESTART_WAIT_S = 3600.0
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not config.MIN_CLI_INTERVAL <= value <= config.MAX_INTERVAL:
+        raise argparse.ArgumentTypeError(
+            f"must be from {config.MIN_CLI_INTERVAL} to {config.MAX_INTERVAL:g} seconds"
+        )
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dynostat",
+        description="Sample a dyno's memory, load, tasks, threads and zombies; print logfmt "
+        "lines every interval. Flags override DYNOSTAT_* config vars.",
+    )
+    parser.add_argument(
+        "--interval",
+        type=_interval,
+        metavar="S",
+        help="seconds between samples (default DYNOSTAT_INTERVAL or 20; "
+        "0.01 to 3600 here, 1 to 3600 in the config var)",
+    )
+    parser.add_argument("--count", type=_count, metavar="N", help="take N samples, then exit")
+    parser.add_argument("--once", action="store_true", help="take one sample, then exit")
+    parser.add_argument("--format", choices=config.FORMATS, help="output format")
+    parser.add_argument("--proc-root", metavar="DIR", help="procfs to read (default /proc)")
+    parser.add_argument(
+        "--cgroup-root", metavar="DIR", help="cgroup tree to read (default /sys/fs/cgroup)"
+    )
+    parser.add_argument(
+        "--lock",
+        metavar="FILE",
+        help="hold an exclusive lock on FILE; exit 0 silently if another agent holds it",
+    )
+    parser.add_argument("--version", action="version", version=f"dynostat {__version__}")
+    return parser
+
+
+def settings(args: argparse.Namespace, env: Mapping[str, str]):
+    """(config after vars and flags, the config_invalid error fields to print)."""
+    base, errors = config.from_env(env)
+    flags = {
+        "interval": args.interval,
+        "count": 1 if args.once else args.count,
+        "format": args.format,
+        "proc_root": args.proc_root,
+        "cgroup_root": args.cgroup_root,
+        "lock": args.lock,
+    }
+    return config.with_flags(base, flags), errors
+
+
+def take_lock(path: str) -> int | None:
+    """An fd holding an exclusive flock on ``path``, or None when another process holds it.
+
+    The fd is close-on-exec (Python's default), so a crash re-execution releases the lock and
+    takes it again. OSError (a path that cannot be created) is left to the caller.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null so the interpreter's final flush cannot complain about EPIPE."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+def _make_sink(cfg: config.Config, env: Mapping[str, str], reporter: Reporter):
+    if not cfg.push:
+        return None
+    try:
+        # Imported only when DYNOSTAT_URL is set: pushing costs memory an agent that only
+        # prints lines must not pay.
+        from dynostat.push import make_sink  # noqa: PLC0415
+    except ImportError as exc:
+        reporter({"at": "error", "event": "push_unavailable", "reason": describe(exc)})
+        return None
+    return make_sink(env, cfg.interval, reporter)
+
+
+def run(
+    cfg: config.Config,
+    env: Mapping[str, str],
+    reporter: Reporter,
+    signals: Signals,
+    clock=time.monotonic,
+) -> None:
+    """Build the sampler and sink and run the loop until count, a stop, or a crash."""
+    from dynostat.sampler import make_sampler  # noqa: PLC0415
+
+    sampler = make_sampler(cfg.proc_root, cfg.cgroup_root, cfg.top, reporter)
+    sink = _make_sink(cfg, env, reporter)
+    identity = identify(env)
+    agent = Agent(
+        sampler,
+        reporter,
+        alerts=Alerts(cfg.warn_tasks_pct, cfg.warn_memory_pct, clock=clock),
+        cost=SelfCost(),
+        sink=sink,
+        identity=(identity.source, identity.dyno),
+        signals=signals,
+    )
+    schedule = Schedule(
+        cfg.interval, clock=clock, sleep=signals.sleep, stopping=lambda: signals.requested
+    )
+    schedule.run(agent.tick, count=cfg.count)
+
+
+def restart_command(argv: Sequence[str]) -> list[str]:
+    """The command line that runs this agent again with the same arguments.
+
+    ``-m dynostat`` needs the package on the path: the re-executed agent gets it through
+    PYTHONPATH (see ``restart_env``), so isolation flags that would hide PYTHONPATH (-I, -E)
+    are not passed on; -S and -s are.
+    """
+    flags = []
+    if sys.flags.no_site:
+        flags.append("-S")
+    if sys.flags.no_user_site or sys.flags.isolated:
+        flags.append("-s")
+    if sys.flags.dont_write_bytecode:
+        flags.append("-B")
+    return [sys.executable, *flags, "-m", "dynostat", *argv]
+
+
+def restart_env(env: Mapping[str, str], restarts: int) -> dict[str, str]:
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    new_env = dict(env)
+    path = new_env.get("PYTHONPATH", "")
+    if package_parent not in path.split(os.pathsep):
+        new_env["PYTHONPATH"] = package_parent + (os.pathsep + path if path else "")
+    new_env[RESTARTS_VAR] = str(restarts)
+    return new_env
+
+
+def restart_wait(interval: float, restarts: int) -> float:
+    """One interval after the first crash, doubling with each crash in a row, up to an hour."""
+    return min(interval * (2 ** min(restarts, 16)), MAX_RESTART_WAIT_S)
+
+
+def previous_restarts(env: Mapping[str, str]) -> int:
+    text = env.get(RESTARTS_VAR, "0")
+    return int(text) if text.isdigit() else 0
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    stdout: IO[bytes] | None = None,
+    execve=os.execve,
+) -> int:
+    """Run the agent; returns the exit status (see the module docstring)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(args_list)
+    env = os.environ if env is None else env
+    started = time.monotonic()
+
+    cfg, errors = settings(args, env)
+    identity = identify(env)
+    if cfg.lock is not None and (
+        cfg.disable or ("DYNO" in env and not cfg.runs_in(process_type(identity.source)))
+    ):
+        return 0
+
+    real_stdout = stdout is None
+    writer = LineWriter(sys.stdout.buffer if stdout is None else stdout)
+    formatter = Formatter(identity.source, identity.dyno, cfg.format, cfg.metric_prefix)
+    reporter = Reporter(formatter, writer)
+    signals = Signals()
+    signals.install()
+    try:
+        for fields in errors:
+            reporter(fields)
+        if cfg.lock is not None:
+            try:
+                lock_fd = take_lock(cfg.lock)
+            except OSError as exc:
+                # Running unlocked risks a second agent; not running hides every metric.
+                # Two agents show up plainly in the logs, with this line to explain them.
+                reporter(
+                    {
+                        "at": "error",
+                        "event": "lock_failed",
+                        "path": cfg.lock,
+                        "reason": describe(exc),
+                    }
+                )
+            else:
+                if lock_fd is None:
+                    return 0
+        try:
+            run(cfg, env, reporter, signals)
+        except (OutputClosed, StopRequested):
+            raise
+        except Exception as exc:  # noqa: BLE001 -- a crash becomes one line and a re-exec
+            return _crash(
+                exc,
+                cfg,
+                env,
+                reporter,
+                signals,
+                args_list=args_list,
+                started=started,
+                execve=execve,
+            )
+        return 0
+    except StopRequested:
+        return 0
+    except OutputClosed:
+        if real_stdout:
+            _silence_stdout()
+        return 0
+    finally:
+        signals.uninstall()
+
+
+def _crash(exc, cfg, env, reporter, signals, *, args_list, started, execve) -> int:
+    """Say why the agent crashed, wait, and replace this process with a fresh agent."""
+    restarts = previous_restarts(env)
+    if time.monotonic() - started >= HEALTHY_RUN_S:
+        restarts = 0
+    wait = restart_wait(cfg.interval, restarts)
+    reporter(
+        {
+            "at": "error",
+            "event": "agent_crash",
+            "reason": describe(exc),
+            "restarts": restarts,
+            "restart_in": f"{wait:g}s",
+        }
+    )
+    if signals.sleep(wait):
+        return 0
+    if not sys.executable:
+        return 1
+    command = restart_command(args_list)
+    try:
+        execve(command[0], command, restart_env(env, restarts + 1))
+    except OSError as error:
+        reporter({"at": "error", "event": "restart_failed", "reason": describe(error)})
+        return 1
+    return 1  # only reached when a test's execve returns instead of replacing the process

@@ -1,0 +1,201 @@
+"""Config vars (``heroku config:set DYNOSTAT_...``) and the command-line flags that override them.
+
+A bad value never stops the agent: it gives one ``at=error event=config_invalid`` line naming
+the variable, the value and the default, and the default is used. A variable set to the
+empty string counts as unset, except ``DYNOSTAT_METRIC_PREFIX`` where empty is meaningful
+(drop-in log-runtime-metrics names). Values of variables that may hold a secret (the push
+URL, its headers) are never printed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Callable
+
+DEFAULT_INTERVAL = 20.0
+MIN_INTERVAL = 1.0
+MAX_INTERVAL = 3600.0
+# The command line accepts much shorter intervals than the config var, for benchmarks and
+# tests that want many samples quickly; dynos get at least one second.
+MIN_CLI_INTERVAL = 0.01
+MAX_TOP = 20
+DEFAULT_TOP = 3
+
+# One-off `heroku run`, release phase and scheduler dynos are short and their output is
+# often parsed by scripts, so by default the agent stays out of them.
+DEFAULT_EXCLUDED_TYPES = frozenset({"run", "release", "scheduler"})
+ALL_TYPES = "all"
+
+FORMATS = ("logfmt", "json")
+
+# Variables whose value may carry a credential; a bad value is named, never shown.
+SECRET_VARS = frozenset({"DYNOSTAT_URL", "DYNOSTAT_PUSH_HEADERS"})
+
+_PROCESS_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
+_METRIC_PREFIX = re.compile(r"[A-Za-z0-9_.-]{0,64}\Z")
+
+# How much of a bad value an error line shows: enough to recognise a typo.
+_SHOWN_VALUE_CHARS = 100
+
+Fields = dict[str, object]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The agent's settings after config vars and flags; every field valid by construction."""
+
+    disable: bool = False
+    interval: float = DEFAULT_INTERVAL
+    # None means the default rule (every type but run, release, scheduler).
+    process_types: frozenset[str] | None = None
+    format: str = "logfmt"
+    metric_prefix: str = "dynostat."
+    warn_tasks_pct: int = 80
+    warn_memory_pct: int = 90
+    top: int = DEFAULT_TOP
+    push: bool = False  # DYNOSTAT_URL is set; the push package reads the rest itself
+    count: int | None = None  # samples to take before exiting; None = until stopped
+    proc_root: str = "/proc"
+    cgroup_root: str = "/sys/fs/cgroup"
+    lock: str | None = None
+
+    def runs_in(self, process_type: str) -> bool:
+        """Whether DYNOSTAT_PROCESS_TYPES lets the agent run in dynos of this process type."""
+        if self.process_types is None:
+            return process_type not in DEFAULT_EXCLUDED_TYPES
+        return ALL_TYPES in self.process_types or process_type in self.process_types
+
+
+# -- parsers: text -> value, or None when the text is not a valid value ---------------------
+
+
+def _parse_bool(text: str) -> bool | None:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    return None
+
+
+def _parse_number(text: str, low: float, high: float) -> float | None:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    # NaN fails both comparisons, so it is rejected here too.
+    if not low <= value <= high:
+        return None
+    return value
+
+
+def _parse_int(text: str, low: int, high: int) -> int | None:
+    try:
+        value = int(text.strip(), 10)
+    except ValueError:
+        return None
+    return value if low <= value <= high else None
+
+
+def _parse_process_types(text: str) -> frozenset[str] | None:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names or not all(_PROCESS_TYPE.match(name) for name in names):
+        return None
+    return frozenset(name.lower() if name.lower() == ALL_TYPES else name for name in names)
+
+
+def _parse_format(text: str) -> str | None:
+    lowered = text.strip().lower()
+    return lowered if lowered in FORMATS else None
+
+
+def _parse_prefix(text: str) -> str | None:
+    return text if _METRIC_PREFIX.match(text) else None
+
+
+# (variable, Config field, parser, default as the error line shows it, what is expected)
+_VARS: tuple[tuple[str, str, Callable[[str], object], str, str], ...] = (
+    ("DYNOSTAT_DISABLE", "disable", _parse_bool, "false", "true or false"),
+    (
+        "DYNOSTAT_INTERVAL",
+        "interval",
+        lambda text: _parse_number(text, MIN_INTERVAL, MAX_INTERVAL),
+        "20",
+        "seconds from 1 to 3600",
+    ),
+    (
+        "DYNOSTAT_PROCESS_TYPES",
+        "process_types",
+        _parse_process_types,
+        "all-but-run,release,scheduler",
+        "comma list of process types, or all",
+    ),
+    ("DYNOSTAT_FORMAT", "format", _parse_format, "logfmt", "logfmt or json"),
+    (
+        "DYNOSTAT_METRIC_PREFIX",
+        "metric_prefix",
+        _parse_prefix,
+        "dynostat.",
+        "up to 64 of A-Z a-z 0-9 _ . -",
+    ),
+    (
+        "DYNOSTAT_WARN_TASKS_PCT",
+        "warn_tasks_pct",
+        lambda text: _parse_int(text, 1, 100),
+        "80",
+        "whole percent from 1 to 100",
+    ),
+    (
+        "DYNOSTAT_WARN_MEMORY_PCT",
+        "warn_memory_pct",
+        lambda text: _parse_int(text, 1, 100),
+        "90",
+        "whole percent from 1 to 100",
+    ),
+    (
+        "DYNOSTAT_TOP",
+        "top",
+        lambda text: _parse_int(text, 1, MAX_TOP),
+        str(DEFAULT_TOP),
+        f"whole number from 1 to {MAX_TOP}",
+    ),
+)
+
+# Variables where the empty string is a value of its own rather than "unset".
+_EMPTY_IS_A_VALUE = frozenset({"DYNOSTAT_METRIC_PREFIX"})
+
+
+def invalid(var: str, value: str, default: str, expected: str) -> Fields:
+    """The fields of one ``config_invalid`` error line (no value for a secret variable)."""
+    fields: Fields = {"at": "error", "event": "config_invalid", "var": var}
+    if var not in SECRET_VARS:
+        shown = value if len(value) <= _SHOWN_VALUE_CHARS else value[:_SHOWN_VALUE_CHARS] + "..."
+        fields["value"] = shown
+    fields["default"] = default
+    fields["expected"] = expected
+    return fields
+
+
+def from_env(env: Mapping[str, str]) -> tuple[Config, list[Fields]]:
+    """The config the environment asks for, and one error line's fields per bad variable."""
+    values: dict[str, object] = {}
+    errors: list[Fields] = []
+    for var, field_name, parse, default, expected in _VARS:
+        text = env.get(var)
+        if text is None or (text == "" and var not in _EMPTY_IS_A_VALUE):
+            continue
+        value = parse(text)
+        if value is None:
+            errors.append(invalid(var, text, default, expected))
+            continue
+        values[field_name] = value
+    values["push"] = bool(env.get("DYNOSTAT_URL", "").strip())
+    return Config(**values), errors  # type: ignore[arg-type]
+
+
+def with_flags(config: Config, flags: Mapping[str, object]) -> Config:
+    """The config with every command-line flag that was given (not None) taking precedence."""
+    given = {name: value for name, value in flags.items() if value is not None}
+    return replace(config, **given)  # type: ignore[arg-type]

@@ -1,0 +1,54 @@
+"""Who is speaking: the ``source=`` and ``dyno=`` that start every line, and the process type.
+
+``source`` is the dyno's name as Heroku shows it, from the ``DYNO`` variable:
+
+- classic (Cedar) dynos: ``<type>.<n>``, e.g. ``web.1``, ``worker.3``, ``run.4821``;
+- Fir dynos: ``<type>-<replica set hash>-<pod hash>``, e.g. ``web-12a34b56d-e78f9``, where
+  the type may itself contain ``-`` (``my-worker-5d8f9c7b4-x2x9z``).
+
+When ``DYNO`` is unset the agent is being run by hand, outside a dyno; ``source=local`` says
+so plainly instead of passing a hostname off as a process name (the hostname is in ``dyno=``).
+
+``dyno`` is ``HEROKU_DYNO_ID`` (set when the labs dyno-metadata feature is on), else the
+hostname, which on a dyno identifies the container too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import NamedTuple
+
+LOCAL_SOURCE = "local"
+
+
+class Identity(NamedTuple):
+    source: str
+    dyno: str
+
+
+def identify(env: Mapping[str, str]) -> Identity:
+    """The source and dyno of this agent's lines."""
+    source = env.get("DYNO", "").strip() or LOCAL_SOURCE
+    dyno = env.get("HEROKU_DYNO_ID", "").strip() or os.uname().nodename or "unknown"
+    return Identity(source=source, dyno=dyno)
+
+
+def process_type(dyno_name: str) -> str:
+    """The process type of a dyno name, for both classic and Fir names.
+
+    ``web.1`` -> ``web``; ``web-12a34b56d-e78f9`` -> ``web``; ``my-worker-5d8f9c7b4-x2x9z`` ->
+    ``my-worker``. A Fir name has two generated parts after the type; a name with a single
+    ``-`` (a one-off like ``run-4821``) keeps what comes before it; a name with neither form
+    is taken whole.
+    """
+    name = dyno_name.strip()
+    head, dot, tail = name.rpartition(".")
+    if dot and head and tail.isdigit():
+        return head
+    parts = name.split("-")
+    if len(parts) >= 3 and all(parts[-2:]):
+        return "-".join(parts[:-2])
+    if len(parts) == 2 and parts[0] and parts[1]:
+        return parts[0]
+    return name

@@ -1,0 +1,264 @@
+"""The agent's one loop: a sample every interval on a monotonic deadline, on one thread.
+
+Schedule: deadlines sit on a fixed grid (start, start + interval, ...). After each tick the
+loop sleeps until the next deadline, so the time a tick takes does not push later samples
+back (no drift). A tick that overruns one or more deadlines skips them instead of firing
+them back to back (no burst). The first sample is taken at start.
+
+Signals: SIGTERM and SIGINT ask the loop to stop. The sleep is a ``select`` on a pipe that
+Python's C-level signal handler writes to (``signal.set_wakeup_fd``), so a signal ends the
+sleep at once; the loop then takes one last sample, prints it and returns. A signal that
+arrives while a tick samples and prints lets that tick finish (its lines are the current
+sample). SIGHUP is ignored. SIGPIPE stays ignored so that a closed stdout shows up as
+EPIPE, which ends the agent quietly.
+
+A tick never lets an error out: it prints one ``at=error`` line and the next tick runs as
+usual. Error lines are rate-limited per identical text, so an error that repeats every tick
+prints once a minute, with ``repeated=N`` saying how many were held back.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import time
+from collections.abc import Mapping
+from typing import Callable
+
+from dynostat import logfmt
+from dynostat.alerts import WARN_EVERY_S, Alerts, RateLimiter
+from dynostat.output import Formatter, LineWriter, OutputClosed
+from dynostat.sample import Sample
+from dynostat.selfcost import SelfCost
+
+Fields = dict[str, object]
+
+
+class StopRequested(BaseException):
+    """Raised by the signal handler inside a section that may block for long (a push).
+
+    A BaseException, so that code that guards itself with ``except Exception`` (the sink,
+    which must never raise) does not swallow the request to stop.
+    """
+
+
+def describe(exc: BaseException) -> str:
+    """``ExcType: message`` for an error line: enough to act on, never a traceback."""
+    message = str(exc)
+    name = type(exc).__name__
+    return logfmt.clip(f"{name}: {message}" if message else name)
+
+
+class Signals:
+    """SIGTERM/SIGINT set a flag and wake ``sleep``; SIGHUP is ignored; SIGPIPE is ignored."""
+
+    STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.interruptible = False
+        self._wake_read, self._wake_write = os.pipe()  # non-inheritable (PEP 446)
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+        self._previous: list[tuple[int, object]] = []
+        self._previous_wakeup_fd = -1
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if self.interruptible:
+            raise StopRequested(signal.Signals(signum).name)
+
+    def install(self) -> None:
+        for signum in self.STOP_SIGNALS:
+            self._previous.append((signum, signal.signal(signum, self._handle)))
+        # Heroku's dyno manager and `heroku ps:exec` sessions may send SIGHUP; it is not a
+        # reason to stop sampling.
+        self._previous.append((signal.SIGHUP, signal.signal(signal.SIGHUP, signal.SIG_IGN)))
+        # Python ignores SIGPIPE at start-up, so writing to a closed pipe raises
+        # BrokenPipeError, which ends the agent quietly with exit 0. An embedding program
+        # (or a parent that reset the disposition before exec) could have put it back to the
+        # default, which would kill the agent with status 141 instead; say which we mean.
+        self._previous.append((signal.SIGPIPE, signal.signal(signal.SIGPIPE, signal.SIG_IGN)))
+        self._previous_wakeup_fd = signal.set_wakeup_fd(self._wake_write)
+
+    def uninstall(self) -> None:
+        signal.set_wakeup_fd(self._previous_wakeup_fd)
+        for signum, handler in reversed(self._previous):
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        self._previous.clear()
+        for fd in (self._wake_read, self._wake_write):
+            os.close(fd)
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True when a stop was requested (then return at once)."""
+        if self.requested:
+            return True
+        if seconds > 0:
+            # A signal that arrived just before select still left its byte in the pipe, so
+            # select returns immediately: the wake-up cannot be lost.
+            readable, _, _ = select.select([self._wake_read], [], [], seconds)
+            if readable:
+                self._drain()
+        return self.requested
+
+    def _drain(self) -> None:
+        try:
+            while os.read(self._wake_read, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+
+class Schedule:
+    """Runs ``tick`` at start and then on every interval deadline; counts skipped deadlines."""
+
+    def __init__(
+        self,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], bool] | None = None,  # type: ignore[assignment]
+        stopping: Callable[[], bool] = lambda: False,
+    ):
+        self.interval = interval
+        self.clock = clock
+        self.sleep = sleep if sleep is not None else _plain_sleep
+        self.stopping = stopping
+        self.ticks = 0
+        self.skipped = 0
+
+    def run(self, tick: Callable[[bool], None], count: int | None = None) -> None:
+        """Tick until ``count`` ticks are done or a stop is requested.
+
+        ``tick(final)`` is called with final=True for the last sample taken because of a
+        stop request.
+        """
+        start = self.clock()
+        index = 0  # deadline = start + index * interval: exact, no accumulated rounding
+        while True:
+            tick(False)
+            self.ticks += 1
+            if self.stopping() or (count is not None and self.ticks >= count):
+                return
+            index += 1
+            deadline = start + index * self.interval
+            now = self.clock()
+            if now > deadline:
+                missed = int((now - deadline) // self.interval) + 1
+                index += missed
+                self.skipped += missed
+                deadline = start + index * self.interval
+            if self._sleep_until(deadline):
+                tick(True)
+                self.ticks += 1
+                return
+
+    def _sleep_until(self, deadline: float) -> bool:
+        """Sleep to the deadline; True when woken by a stop request instead."""
+        while True:
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return self.stopping()
+            if self.sleep(remaining) or self.stopping():
+                return True
+
+
+def _plain_sleep(seconds: float) -> bool:
+    time.sleep(seconds)
+    return False
+
+
+class Reporter:
+    """Prints event lines (warnings, errors) for the loop, the sources and the sinks.
+
+    Identical lines are rate-limited: an error that repeats every tick prints once per
+    ``WARN_EVERY_S``, and the next time it prints it says ``repeated=N``.
+    """
+
+    def __init__(
+        self,
+        formatter: Formatter,
+        writer: LineWriter,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.formatter = formatter
+        self.writer = writer
+        self.clock = clock
+        self.limiter = RateLimiter(every=WARN_EVERY_S)
+
+    def __call__(self, fields: Mapping[str, object]) -> None:
+        line_fields: Fields = dict(fields)
+        line = self.formatter.event_line(line_fields)
+        allowed, held_back = self.limiter.allow(line, self.clock())
+        if not allowed:
+            return
+        if held_back:
+            line_fields["repeated"] = held_back
+            line = self.formatter.event_line(line_fields)
+        self.writer.write([line])
+
+
+class Agent:
+    """One tick's work: sample, add the agent's own cost, print, warn, push."""
+
+    def __init__(
+        self,
+        sampler,
+        reporter: Reporter,
+        *,
+        alerts: Alerts,
+        cost: SelfCost,
+        sink=None,
+        identity: tuple[str, str] = ("local", "unknown"),
+        wall_clock: Callable[[], float] = time.time,
+        signals: Signals | None = None,
+    ):
+        self.sampler = sampler
+        self.reporter = reporter
+        self.formatter = reporter.formatter
+        self.writer = reporter.writer
+        self.alerts = alerts
+        self.cost = cost
+        self.sink = sink
+        self.source, self.dyno = identity
+        self.wall_clock = wall_clock
+        self.signals = signals
+
+    def tick(self, final: bool = False) -> Sample | None:
+        try:
+            sample = self.sampler.sample(self.wall_clock())
+            self.cost.fill(sample)
+            if self.sink is not None:
+                sample.push_dropped = self.sink.dropped
+            lines = self.formatter.sample_lines(sample)
+            lines.extend(self.formatter.event_line(w) for w in self.alerts.check(sample))
+        except Exception as exc:  # noqa: BLE001 -- any failure costs one line, not the agent
+            self.reporter({"at": "error", "event": "tick_failed", "reason": describe(exc)})
+            return None
+        self.writer.write(lines)
+        # The last sample before a stop is printed but not pushed: a push may block for
+        # seconds, and the agent must be gone within one second of SIGTERM.
+        if self.sink is not None and not final:
+            self._push(sample)
+        return sample
+
+    def _push(self, sample: Sample) -> None:
+        signals = self.signals
+        if signals is not None:
+            if signals.requested:
+                return
+            # A push may wait on the network for seconds: let a stop signal cut it short.
+            signals.interruptible = True
+        failure: Exception | None = None
+        try:
+            self.sink.send(sample, self.source, self.dyno)
+        except Exception as exc:  # noqa: BLE001 -- a broken sink must not stop the samples
+            failure = exc
+        finally:
+            if signals is not None:
+                signals.interruptible = False
+        if failure is not None:
+            self.reporter({"at": "error", "event": "push_failed", "reason": describe(failure)})
+
+
+__all__ = ["Agent", "OutputClosed", "Reporter", "Schedule", "Signals", "StopRequested", "describe"]

@@ -1,0 +1,365 @@
+"""The lines users and their log parsers see: exact bytes, quoting, absent metrics, JSON."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+
+import pytest
+
+from dynostat import logfmt
+from dynostat.output import (
+    Formatter,
+    LineWriter,
+    OutputClosed,
+    Quantity,
+    culprit_comm,
+    megabytes,
+)
+from dynostat.sample import Culprit, LoadAvg, Memory, Sample, Tasks
+
+MB = 1024 * 1024
+HEAD = "source=web.1 dyno=d-1"
+
+
+def mb(value: float) -> int:
+    return round(value * MB)
+
+
+def full_sample() -> Sample:
+    return Sample(
+        wall_time=1764219600.25,
+        load=LoadAvg(0.12, 0.1, 0.05),
+        memory=Memory(
+            rss=mb(201.23),
+            cache=mb(10.29),
+            swap=0,
+            pgpgin=123,
+            pgpgout=45,
+            quota=512 * MB,
+        ),
+        tasks=Tasks(tasks=87, processes=12, threads=87, zombies=59, limit=256),
+        zombie_parents=[Culprit(1234, "ruby", 57), Culprit(99, "sh", 2)],
+        top_threads=[Culprit(1234, "ruby", 40), Culprit(7, "sleep", 1)],
+        top_rss=[Culprit(1234, "ruby", mb(201.23)), Culprit(99, "sh", mb(1.5))],
+        agent_rss=mb(8.1),
+        agent_cpu_ms=1.2,
+    )
+
+
+# -- a strict reader of what we write, so tests check meaning as well as bytes ---------------
+
+_UNESCAPE = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+
+
+def _unescape(text: str) -> str:
+    out, i = [], 0
+    while i < len(text):
+        char = text[i]
+        if char != "\\":
+            out.append(char)
+            i += 1
+            continue
+        kind = text[i + 1]
+        if kind in _UNESCAPE:
+            out.append(_UNESCAPE[kind])
+            i += 2
+        else:
+            width = {"x": 2, "u": 4, "U": 8}[kind]
+            out.append(chr(int(text[i + 2 : i + 2 + width], 16)))
+            i += 2 + width
+    return "".join(out)
+
+
+def parse_logfmt(line: str) -> dict[str, str]:
+    """key=value pairs; a quoted value ends at the first unescaped quote."""
+    fields, i = {}, 0
+    while i < len(line):
+        eq = line.index("=", i)
+        key = line[i:eq]
+        assert key and " " not in key and '"' not in key, line
+        i = eq + 1
+        if i < len(line) and line[i] == '"':
+            j = i + 1
+            while line[j] != '"':
+                j += 2 if line[j] == "\\" else 1
+            fields[key] = _unescape(line[i + 1 : j])
+            i = j + 1
+        else:
+            j = line.find(" ", i)
+            j = len(line) if j < 0 else j
+            fields[key] = line[i:j]
+            i = j
+        assert i == len(line) or line[i] == " ", line
+        i += 1
+    return fields
+
+
+def parse_culprits(value: str) -> list[tuple[int, str, str]]:
+    entries = []
+    for entry in value.split(","):
+        pid, rest = entry.split("/", 1)
+        comm, count = rest.rsplit(":", 1)
+        entries.append((int(pid), _unescape(comm), count))
+    return entries
+
+
+# -- logfmt lines -----------------------------------------------------------------------------
+
+
+def test_a_full_sample_prints_the_four_lines_of_the_design_byte_for_byte():
+    lines = Formatter("web.1", "d-1").sample_lines(full_sample())
+    assert lines == [
+        f"{HEAD} sample#dynostat.load_avg_1m=0.12 sample#dynostat.load_avg_5m=0.10"
+        " sample#dynostat.load_avg_15m=0.05",
+        f"{HEAD} sample#dynostat.memory_total=211.52MB sample#dynostat.memory_rss=201.23MB"
+        " sample#dynostat.memory_cache=10.29MB sample#dynostat.memory_swap=0.00MB"
+        " sample#dynostat.memory_pgpgin=123pages sample#dynostat.memory_pgpgout=45pages"
+        " sample#dynostat.memory_quota=512.00MB",
+        f"{HEAD} sample#dynostat.tasks=87 sample#dynostat.tasks_limit=256"
+        " sample#dynostat.processes=12 sample#dynostat.threads=87 sample#dynostat.zombies=59"
+        " sample#dynostat.agent_rss=8.10MB sample#dynostat.agent_cpu=1.20ms",
+        f"{HEAD} top#zombie_parents=1234/ruby:57,99/sh:2 top#threads=1234/ruby:40"
+        " top#rss=1234/ruby:201.23MB,99/sh:1.50MB",
+    ]
+
+
+def test_an_empty_prefix_gives_the_drop_in_log_runtime_metrics_names():
+    lines = Formatter("web.1", "d-1", prefix="").sample_lines(full_sample())
+    assert lines[0].startswith(f"{HEAD} sample#load_avg_1m=0.12 sample#load_avg_5m=0.10")
+    assert " sample#memory_total=211.52MB " in lines[1]
+    assert "dynostat." not in "".join(lines[:3])
+
+
+def test_push_dropped_is_printed_only_when_the_sample_carries_it():
+    sample = full_sample()
+    assert "push_dropped" not in "".join(Formatter("web.1", "d-1").sample_lines(sample))
+    sample.push_dropped = 4
+    tasks_line = Formatter("web.1", "d-1").sample_lines(sample)[2]
+    assert tasks_line.endswith(" sample#dynostat.agent_cpu=1.20ms sample#dynostat.push_dropped=4")
+
+
+def test_a_metric_whose_source_is_missing_is_left_out_never_printed_as_zero():
+    sample = Sample(
+        wall_time=0.0,
+        memory=Memory(rss=None, cache=mb(3), pgpgin=None, quota=None),
+        tasks=Tasks(tasks=5, processes=5, threads=5, zombies=0, limit=None),
+    )
+    lines = Formatter("web.1", "d-1").sample_lines(sample)
+    assert lines == [
+        f"{HEAD} sample#dynostat.memory_cache=3.00MB",
+        f"{HEAD} sample#dynostat.tasks=5 sample#dynostat.processes=5 sample#dynostat.threads=5"
+        " sample#dynostat.zombies=0",
+    ]
+
+
+def test_a_sample_with_nothing_readable_prints_nothing_but_the_agents_own_cost():
+    formatter = Formatter("web.1", "d-1")
+    assert formatter.sample_lines(Sample(wall_time=0.0)) == []
+    alone = Sample(wall_time=0.0, agent_rss=mb(7.5), agent_cpu_ms=0.0)
+    assert formatter.sample_lines(alone) == [
+        f"{HEAD} sample#dynostat.agent_rss=7.50MB sample#dynostat.agent_cpu=0.00ms"
+    ]
+
+
+def test_trivial_culprits_are_left_out():
+    sample = Sample(
+        wall_time=0.0,
+        zombie_parents=[],
+        top_threads=[Culprit(1, "sh", 1)],
+        top_rss=[Culprit(2, "kworker", 0)],
+    )
+    assert Formatter("web.1", "d-1").sample_lines(sample) == []
+
+
+@pytest.mark.parametrize(
+    ("comm", "written"),
+    [
+        ("ruby", "ruby"),
+        ("a b", "a b"),
+        ("((a b ) ( c d) )", "((a b ) ( c d) )"),
+        ("x=y", "x=y"),
+        ('say "hi"', 'say "hi"'),
+        ("a,b", "a\\x2cb"),
+        ("back\\slash", "back\\\\slash"),
+        ("tab\there", "tab\\there"),
+        ("nl\nforged=1", "nl\\nforged=1"),
+        ("bell\x07", "bell\\x07"),
+        ("bad\udcffbyte", "bad\\\\udcffbyte"),
+        ("kéké", "kéké"),
+    ],
+)
+def test_a_culprit_comm_always_reads_back_as_itself(comm, written):
+    assert culprit_comm(comm) == written
+    sample = Sample(wall_time=0.0, top_rss=[Culprit(42, comm, mb(2)), Culprit(7, "sh", mb(1))])
+    (line,) = Formatter("web.1", "d-1").sample_lines(sample)
+    assert "\n" not in line and "\r" not in line
+    fields = parse_logfmt(line)
+    assert list(fields) == ["source", "dyno", "top#rss"]
+    expected_comm = comm.encode("utf-8", "backslashreplace").decode("utf-8")
+    assert parse_culprits(fields["top#rss"]) == [(42, expected_comm, "2.00MB"), (7, "sh", "1.00MB")]
+
+
+def test_a_weird_comm_quotes_the_whole_value_and_escapes_quote_and_backslash():
+    sample = Sample(wall_time=0.0, top_threads=[Culprit(9, 'a "b"=\\', 3)])
+    (line,) = Formatter("web.1", "d-1").sample_lines(sample)
+    assert line == f'{HEAD} top#threads="9/a \\"b\\"=\\\\\\\\:3"'
+
+
+def test_the_culprits_line_stays_under_logplex_s_limit_by_dropping_the_smallest_entries():
+    ugly = "\x01" * 15  # each byte is written as \x01, and its backslash doubled when quoted
+    many = [Culprit(100000 + i, ugly, 1000 - i) for i in range(400)]
+    sample = Sample(wall_time=0.0, zombie_parents=many, top_threads=many, top_rss=many)
+    (line,) = Formatter("web-12a34b56d-e78f9", "d-1").sample_lines(sample)
+    assert len(line.encode("utf-8")) + 1 <= logfmt.MAX_LINE_BYTES
+    fields = parse_logfmt(line)
+    kept = parse_culprits(fields["top#zombie_parents"])
+    assert 10 < len(kept) < 400
+    assert [pid for pid, _, _ in kept] == [100000 + i for i in range(len(kept))]
+    assert all(comm == ugly for _, comm, _ in kept)
+
+
+def test_source_and_dyno_are_quoted_when_they_need_it():
+    line = Formatter("web 1", "").sample_lines(Sample(wall_time=0.0, agent_cpu_ms=1.0))[0]
+    assert line == 'source="web 1" dyno="" sample#dynostat.agent_cpu=1.00ms'
+
+
+# -- events -----------------------------------------------------------------------------------
+
+
+def test_a_warning_line_carries_source_dyno_numbers_and_the_culprit():
+    fields = {
+        "at": "warn",
+        "event": "memory_near_quota",
+        "memory_total": megabytes(mb(470)),
+        "memory_quota": megabytes(512 * MB),
+        "pct": 91,
+        "pid": 1234,
+        "comm": "my app",
+    }
+    assert Formatter("web.1", "d-1").event_line(fields) == (
+        f"{HEAD} at=warn event=memory_near_quota memory_total=470.00MB memory_quota=512.00MB"
+        ' pct=91 pid=1234 comm="my app"'
+    )
+
+
+def test_an_error_reason_is_quoted_and_cut_to_a_readable_length():
+    reason = "ValueError: " + "x" * 500
+    line = Formatter("web.1", "d-1").event_line({"at": "error", "event": "e", "reason": reason})
+    value = parse_logfmt(line)["reason"]
+    assert value.startswith("ValueError: xxx") and value.endswith("...")
+    assert len(value) == logfmt.MAX_TEXT_CHARS
+
+
+# -- JSON -------------------------------------------------------------------------------------
+
+
+def test_json_prints_one_object_per_interval_with_the_same_numbers():
+    sample = full_sample()
+    sample.push_dropped = 2
+    formatter = Formatter("web.1", "d-1", fmt="json")
+    (line,) = formatter.sample_lines(sample)
+    document = json.loads(line)
+    assert document["source"] == "web.1" and document["dyno"] == "d-1"
+    assert document["time"] == 1764219600.25
+    logfmt_numbers = {}
+    for text in Formatter("web.1", "d-1").sample_lines(sample)[:3]:
+        for key, value in parse_logfmt(text).items():
+            if key.startswith("sample#"):
+                logfmt_numbers[key[len("sample#") :]] = value
+    assert set(document["sample"]) == set(logfmt_numbers)
+    for name, value in document["sample"].items():
+        unit = document["units"].get(name, "")
+        assert (
+            logfmt_numbers[name]
+            == (f"{value:.2f}" if isinstance(value, float) else str(value)) + unit
+        )
+    assert document["units"]["dynostat.memory_pgpgin"] == "pages"
+    assert document["units"]["dynostat.agent_cpu"] == "ms"
+    assert document["top"] == {
+        "zombie_parents": [
+            {"pid": 1234, "comm": "ruby", "zombies": 57},
+            {"pid": 99, "comm": "sh", "zombies": 2},
+        ],
+        "threads": [{"pid": 1234, "comm": "ruby", "threads": 40}],
+        "rss": [
+            {"pid": 1234, "comm": "ruby", "rss": 201.23},
+            {"pid": 99, "comm": "sh", "rss": 1.5},
+        ],
+    }
+
+
+def test_json_warnings_are_objects_too_and_weird_comms_survive():
+    formatter = Formatter("web.1", "d-1", fmt="json")
+    line = formatter.event_line(
+        {"at": "warn", "event": "threads_rising", "threads": 9, "pid": 3, "comm": 'a"\\\n\udcff'}
+    )
+    assert "\n" not in line
+    assert json.loads(line) == {
+        "source": "web.1",
+        "dyno": "d-1",
+        "at": "warn",
+        "event": "threads_rising",
+        "threads": 9,
+        "pid": 3,
+        "comm": 'a"\\\n\\udcff',
+    }
+    assert json.loads(formatter.event_line({"at": "warn", "rss": megabytes(mb(1.5))}))["rss"] == 1.5
+
+
+def test_a_json_line_also_stays_under_logplex_s_limit():
+    many = [Culprit(100000 + i, "\x01" * 15, 1000 - i) for i in range(400)]
+    sample = Sample(wall_time=0.0, zombie_parents=many, top_threads=many, top_rss=many)
+    (line,) = Formatter("web.1", "d-1", fmt="json").sample_lines(sample)
+    assert len(line.encode("utf-8")) + 1 <= logfmt.MAX_LINE_BYTES
+    assert 10 < len(json.loads(line)["top"]["rss"]) < 400
+
+
+def test_quantity_prints_two_decimals_in_logfmt_and_the_same_digits_in_json():
+    assert Quantity(0.125, "MB").logfmt() == "0.12MB"
+    assert Quantity(0.125, "MB").number() == 0.12
+    assert Quantity(3, "pages").logfmt() == "3pages"
+    assert megabytes(MB * 2).logfmt() == "2.00MB"
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def test_the_writer_writes_whole_lines_and_flushes_them():
+    class Recorder(io.BytesIO):
+        flushes = 0
+
+        def flush(self):
+            Recorder.flushes += 1
+
+    stream = Recorder()
+    LineWriter(stream).write(["a=1", "b=\u00e9"])
+    assert stream.getvalue() == "a=1\nb=\u00e9\n".encode()
+    assert Recorder.flushes == 1
+
+
+def test_a_closed_pipe_or_a_closed_fd_becomes_output_closed():
+    class Broken(io.BytesIO):
+        def write(self, data):
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    class BadFd(io.BytesIO):
+        def write(self, data):
+            raise OSError(errno.EBADF, "Bad file descriptor")
+
+    for stream in (Broken(), BadFd()):
+        with pytest.raises(OutputClosed):
+            LineWriter(stream).write(["a=1"])
+    closed = io.BytesIO()
+    closed.close()
+    with pytest.raises(OutputClosed):
+        LineWriter(closed).write(["a=1"])
+
+
+def test_a_full_disk_loses_the_lines_but_not_the_agent():
+    class Full(io.BytesIO):
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    LineWriter(Full()).write(["a=1"])  # does not raise
