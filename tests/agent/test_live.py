@@ -1,0 +1,183 @@
+"""Live: real zombies and threads, counted by the Sampler and by psutil, and by the kernel.
+
+The population is this test's own subtree: a parent that forks children and never waits for
+them, and a process whose threads block on an event. Comparing only that subtree keeps the
+test exact while the rest of the machine starts and stops processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from dynostat.fallback import FallbackSampler
+from dynostat.sample import Culprit
+from dynostat.sampler import Sampler
+
+ZOMBIES = 5
+EXTRA_THREADS = 6
+PIDS_V1 = Path("/sys/fs/cgroup/pids")
+
+# Each program first joins the pids cgroup given as its argument, if any, so that its forks
+# and threads are counted there.
+JOIN_CGROUP = """
+import sys
+if len(sys.argv) > 1:
+    with open(sys.argv[1] + "/cgroup.procs", "w") as procs:
+        procs.write("0")
+"""
+
+ZOMBIE_MAKER = (
+    JOIN_CGROUP
+    + f"""
+import os, time
+for _ in range({ZOMBIES}):
+    if os.fork() == 0:
+        os._exit(0)
+print("ready", flush=True)
+time.sleep(120)  # never waits: every child stays a zombie
+"""
+)
+
+THREADED = (
+    JOIN_CGROUP
+    + f"""
+import threading, time
+event = threading.Event()
+for _ in range({EXTRA_THREADS}):
+    threading.Thread(target=event.wait, daemon=True).start()
+print("ready", flush=True)
+time.sleep(120)
+"""
+)
+
+
+def start(code: str, cgroup: Path | None) -> subprocess.Popen:
+    arguments = [sys.executable, "-c", code] + ([str(cgroup)] if cgroup else [])
+    return subprocess.Popen(arguments, stdout=subprocess.PIPE)
+
+
+def wait_for_zombies(parent: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        children = psutil.Process(parent).children()
+        if len(children) == ZOMBIES and all(c.status() == psutil.STATUS_ZOMBIE for c in children):
+            return
+        time.sleep(0.02)
+    pytest.fail(f"the {ZOMBIES} children of {parent} did not all become zombies")
+
+
+@contextlib.contextmanager
+def spawn_population(cgroup: Path | None = None):
+    """The zombie maker and the threaded process, optionally both inside one pids cgroup.
+
+    Every process is killed and reaped on the way out, also when the test fails; the
+    zombies then go to pid 1, which reaps them.
+    """
+    children = []
+    try:
+        maker = start(ZOMBIE_MAKER, cgroup)
+        children.append(maker)
+        threaded = start(THREADED, cgroup)
+        children.append(threaded)
+        for child in children:
+            assert child.stdout.readline() == b"ready\n"
+        wait_for_zombies(maker.pid)
+        yield maker, threaded
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+
+
+@pytest.fixture
+def population():
+    with spawn_population() as spawned:
+        yield spawned
+
+
+def subtree(processes, root: int) -> list:
+    """The processes descending from ``root``, found from the Sampler's own ppid links."""
+    by_parent: dict = {}
+    for process in processes:
+        by_parent.setdefault(process.ppid, []).append(process)
+    found, todo = [], [root]
+    while todo:
+        for child in by_parent.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child.pid)
+    return found
+
+
+def psutil_subtree() -> dict:
+    result = {}
+    for child in psutil.Process().children(recursive=True):
+        with child.oneshot():
+            result[child.pid] = (child.status(), child.num_threads(), child.ppid())
+    return result
+
+
+def test_sampler_counts_the_populations_zombies_and_threads_like_psutil(population):
+    maker, threaded = population
+    sample = Sampler(top=50, keep_processes=True).sample(time.time())
+    ours = subtree(sample.processes, os.getpid())
+    oracle = psutil_subtree()
+    assert {p.pid for p in ours} == set(oracle)
+    for process in ours:
+        status, threads, ppid = oracle[process.pid]
+        assert (process.state == "Z") == (status == psutil.STATUS_ZOMBIE), process
+        assert process.threads == threads, process
+        assert process.ppid == ppid, process
+    processes = len(ours)
+    threads = sum(p.threads for p in ours)
+    zombies = sum(p.state == "Z" for p in ours)
+    # Exact numbers: 2 processes + 5 zombies; 1 + 5 x 1 + (1 + 6) threads.
+    assert (processes, zombies, threads) == (2 + ZOMBIES, ZOMBIES, 1 + ZOMBIES + 1 + EXTRA_THREADS)
+    maker_comm = psutil.Process(maker.pid).name()
+    assert Culprit(maker.pid, maker_comm, ZOMBIES) in sample.zombie_parents
+    assert Culprit(threaded.pid, maker_comm, 1 + EXTRA_THREADS) in sample.top_threads
+    # The machine-wide totals include the population.
+    assert sample.tasks.zombies >= ZOMBIES
+    assert sample.tasks.tasks >= threads
+
+
+def test_the_fallback_sampler_agrees_on_the_population(population):
+    maker, threaded = population
+    reports = []
+    fallback = FallbackSampler(top=50, report=reports.append)
+    sample = fallback.sample(time.time())
+    comm = psutil.Process(maker.pid).name()
+    assert Culprit(maker.pid, comm, ZOMBIES) in sample.zombie_parents
+    assert Culprit(threaded.pid, comm, 1 + EXTRA_THREADS) in sample.top_threads
+    assert sample.tasks.zombies >= ZOMBIES
+    assert [r["event"] for r in reports] == ["fallback_sampler"]
+
+
+@pytest.fixture
+def pids_cgroup():
+    if os.geteuid() != 0 or not (PIDS_V1 / "cgroup.procs").exists():
+        pytest.skip("needs root and a cgroup v1 pids hierarchy at /sys/fs/cgroup/pids")
+    cgroup = PIDS_V1 / f"dynostat-test-{os.getpid()}"
+    cgroup.mkdir()
+    try:
+        yield cgroup
+    finally:
+        cgroup.rmdir()
+
+
+def test_tasks_count_what_the_pids_cgroup_counts_zombies_included(pids_cgroup):
+    """The dyno limit is the pids cgroup: a zombie holds its pid until it is reaped, so it
+    counts one task. The Sampler's tasks for the population must equal pids.current."""
+    with spawn_population(pids_cgroup):
+        sample = Sampler(keep_processes=True).sample(time.time())
+        ours = subtree(sample.processes, os.getpid())
+        tasks = sum(p.threads for p in ours)
+        pids_current = int((pids_cgroup / "pids.current").read_text())
+    assert tasks == pids_current == 1 + ZOMBIES + 1 + EXTRA_THREADS
