@@ -1,0 +1,406 @@
+"""The loop with an injected clock, sleep and stream: exact bytes, timing, errors, signals."""
+
+from __future__ import annotations
+
+import ast
+import io
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from dynostat.alerts import Alerts
+from dynostat.loop import Agent, Reporter, Schedule, Signals, StopRequested
+from dynostat.output import Formatter, LineWriter
+from dynostat.sample import Culprit, LoadAvg, Sample, Tasks
+
+AGENT_DIR = Path(__file__).resolve().parents[2] / "agent" / "dynostat"
+
+
+class FakeClock:
+    """A monotonic clock that only moves when the code under test sleeps or works."""
+
+    def __init__(self, start: float = 500.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+        self.stop_after_sleeps: int | None = None
+        self.stop = False
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> bool:
+        self.sleeps.append(seconds)
+        if self.stop_after_sleeps is not None and len(self.sleeps) >= self.stop_after_sleeps:
+            # A signal arrives part-way through this sleep.
+            self.now += seconds / 2
+            self.stop = True
+            return True
+        self.now += seconds
+        return False
+
+
+class FakeSampler:
+    """Gives a numbered sample per call; each call 'takes' work_s[i] seconds of the clock."""
+
+    def __init__(self, clock: FakeClock, work_s=(), fail_on=(), stop_on=None) -> None:
+        self.clock = clock
+        self.work_s = list(work_s)
+        self.fail_on = set(fail_on)
+        self.stop_on = stop_on
+        self.started_at: list[float] = []
+
+    def sample(self, wall_time: float) -> Sample:
+        index = len(self.started_at)
+        self.started_at.append(self.clock())
+        if index < len(self.work_s):
+            self.clock.now += self.work_s[index]
+        if index == self.stop_on:
+            self.clock.stop = True
+        if index in self.fail_on:
+            raise OSError(5, "Input/output error")
+        return Sample(
+            wall_time=wall_time,
+            load=LoadAvg(index / 100, 0.5, 0.25),
+            tasks=Tasks(tasks=10 + index, processes=4, threads=10 + index, zombies=0, limit=256),
+            top_threads=[Culprit(42, "puma", 7)],
+        )
+
+
+class FixedCost:
+    def fill(self, sample: Sample) -> None:
+        sample.agent_rss = 8 * 1024 * 1024
+        sample.agent_cpu_ms = 0.5
+
+
+class FakeSink:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[tuple[int, str, str]] = []
+        self.dropped = 3
+        self.fail = fail
+
+    def send(self, sample: Sample, source: str, dyno: str) -> None:
+        if self.fail:
+            raise RuntimeError("sink bug")
+        self.sent.append((sample.tasks.tasks, source, dyno))
+
+
+def make_agent(clock, sampler, sink=None, fmt="logfmt"):
+    stream = io.BytesIO()
+    formatter = Formatter("web.1", "d-1", fmt)
+    reporter = Reporter(formatter, LineWriter(stream), clock=clock)
+    agent = Agent(
+        sampler,
+        reporter,
+        alerts=Alerts(clock=clock),
+        cost=FixedCost(),
+        sink=sink,
+        identity=("web.1", "d-1"),
+        wall_clock=lambda: 1764219600.0 + clock() - 500.0,
+    )
+    return agent, stream
+
+
+def schedule(clock, interval=1.0):
+    return Schedule(interval, clock=clock, sleep=clock.sleep, stopping=lambda: clock.stop)
+
+
+def sample_block(index: int) -> bytes:
+    head = "source=web.1 dyno=d-1"
+    return (
+        f"{head} sample#dynostat.load_avg_1m={index / 100:.2f} sample#dynostat.load_avg_5m=0.50"
+        " sample#dynostat.load_avg_15m=0.25\n"
+        f"{head} sample#dynostat.tasks={10 + index} sample#dynostat.tasks_limit=256"
+        f" sample#dynostat.processes=4 sample#dynostat.threads={10 + index}"
+        " sample#dynostat.zombies=0 sample#dynostat.agent_rss=8.00MB"
+        " sample#dynostat.agent_cpu=0.50ms\n"
+        f"{head} top#threads=42/puma:7\n"
+    ).encode()
+
+
+def test_several_ticks_print_exactly_these_bytes_on_a_fixed_grid():
+    clock = FakeClock()
+    sampler = FakeSampler(clock, work_s=[0.25, 0.1, 0.4])
+    agent, stream = make_agent(clock, sampler)
+    loop = schedule(clock)
+    loop.run(agent.tick, count=3)
+    assert stream.getvalue() == sample_block(0) + sample_block(1) + sample_block(2)
+    assert sampler.started_at == [500.0, 501.0, 502.0]
+    # It sleeps to the deadline, not a whole interval after the work.
+    assert clock.sleeps == pytest.approx([0.75, 0.9])
+    assert (loop.ticks, loop.skipped) == (3, 0)
+
+
+def test_the_first_sample_is_taken_at_start_and_count_stops_without_a_last_sleep():
+    clock = FakeClock()
+    agent, stream = make_agent(clock, FakeSampler(clock))
+    schedule(clock, interval=20.0).run(agent.tick, count=1)
+    assert stream.getvalue() == sample_block(0)
+    assert clock.sleeps == []
+
+
+def test_slow_ticks_do_not_drift_the_schedule():
+    clock = FakeClock()
+    sampler = FakeSampler(clock, work_s=[0.3] * 50)
+    agent, _ = make_agent(clock, sampler)
+    schedule(clock, interval=0.1 * 7).run(agent.tick, count=50)
+    # After fifty ticks the last one still starts on the grid, to the float's precision.
+    assert sampler.started_at[-1] - 500.0 == pytest.approx(49 * 0.7, abs=1e-9)
+    gaps = {round(b - a, 9) for a, b in zip(sampler.started_at, sampler.started_at[1:])}
+    assert gaps == {0.7}
+
+
+def test_a_tick_that_overruns_skips_the_missed_deadlines_instead_of_bursting():
+    clock = FakeClock()
+    sampler = FakeSampler(clock, work_s=[0.2, 2.5, 0.2, 1.0])
+    agent, stream = make_agent(clock, sampler)
+    loop = schedule(clock)
+    loop.run(agent.tick, count=5)
+    assert sampler.started_at == [500.0, 501.0, 504.0, 505.0, 506.0]
+    assert loop.skipped == 2
+    # The tick at 505 ends exactly on the next deadline, which then runs at once: no sleep.
+    assert clock.sleeps == pytest.approx([0.8, 0.5, 0.8])
+    assert stream.getvalue().count(b"load_avg_1m") == 5
+
+
+def test_a_stop_during_the_sleep_prints_the_current_sample_and_returns():
+    clock = FakeClock()
+    clock.stop_after_sleeps = 2
+    sampler = FakeSampler(clock)
+    agent, stream = make_agent(clock, sampler)
+    loop = schedule(clock, interval=20.0)
+    loop.run(agent.tick)
+    assert sampler.started_at == [500.0, 520.0, 530.0]
+    assert stream.getvalue() == sample_block(0) + sample_block(1) + sample_block(2)
+    assert loop.ticks == 3
+
+
+def test_a_stop_during_a_tick_lets_that_tick_finish_as_the_last_one():
+    clock = FakeClock()
+    sampler = FakeSampler(clock, stop_on=1)
+    agent, stream = make_agent(clock, sampler)
+    schedule(clock).run(agent.tick)
+    assert stream.getvalue() == sample_block(0) + sample_block(1)
+
+
+def test_an_error_inside_a_tick_prints_one_line_and_the_next_tick_runs_as_usual():
+    clock = FakeClock()
+    agent, stream = make_agent(clock, FakeSampler(clock, fail_on={1}))
+    schedule(clock).run(agent.tick, count=3)
+    assert stream.getvalue() == (
+        sample_block(0) + b"source=web.1 dyno=d-1 at=error event=tick_failed"
+        b' reason="OSError: [Errno 5] Input/output error"\n' + sample_block(2)
+    )
+
+
+def test_an_error_that_repeats_every_tick_prints_once_a_minute_with_a_count():
+    clock = FakeClock()
+    agent, stream = make_agent(clock, FakeSampler(clock, fail_on=set(range(1000))))
+    schedule(clock, interval=1.0).run(agent.tick, count=150)
+    lines = stream.getvalue().decode().splitlines()
+    reason = ' reason="OSError: [Errno 5] Input/output error"'
+    head = "source=web.1 dyno=d-1 at=error event=tick_failed"
+    assert lines == [head + reason, head + reason + " repeated=59", head + reason + " repeated=59"]
+
+
+def test_sources_report_through_the_same_rate_limited_lines():
+    clock = FakeClock()
+    agent, stream = make_agent(clock, FakeSampler(clock))
+    for _ in range(3):
+        agent.reporter({"at": "error", "event": "source_unreadable", "path": "/proc/x y"})
+    assert stream.getvalue() == (
+        b'source=web.1 dyno=d-1 at=error event=source_unreadable path="/proc/x y"\n'
+    )
+
+
+def test_warnings_follow_their_sample():
+    clock = FakeClock()
+
+    class Crowded(FakeSampler):
+        def sample(self, wall_time):
+            sample = super().sample(wall_time)
+            sample.tasks = Tasks(tasks=250, processes=10, threads=250, zombies=0, limit=256)
+            return sample
+
+    agent, stream = make_agent(clock, Crowded(clock))
+    schedule(clock).run(agent.tick, count=2)
+    lines = stream.getvalue().decode().splitlines()
+    assert len(lines) == 3 + 1 + 3  # the warning only once: the minute has not passed
+    assert lines[3] == (
+        "source=web.1 dyno=d-1 at=warn event=tasks_near_limit tasks=250 tasks_limit=256 pct=97"
+        " pid=42 comm=puma threads=7"
+    )
+
+
+def test_the_sink_gets_each_sample_after_it_is_printed_and_its_drop_count_is_shown():
+    clock = FakeClock()
+    sink = FakeSink()
+    agent, stream = make_agent(clock, FakeSampler(clock), sink=sink)
+    schedule(clock).run(agent.tick, count=2)
+    assert sink.sent == [(10, "web.1", "d-1"), (11, "web.1", "d-1")]
+    assert stream.getvalue().count(b"sample#dynostat.push_dropped=3\n") == 2
+
+
+def test_a_failing_sink_costs_one_line_not_the_samples():
+    clock = FakeClock()
+    agent, stream = make_agent(clock, FakeSampler(clock), sink=FakeSink(fail=True))
+    schedule(clock).run(agent.tick, count=2)
+    text = stream.getvalue().decode()
+    assert text.count("load_avg_1m") == 2
+    assert text.count('event=push_failed reason="RuntimeError: sink bug"') == 1
+
+
+def test_the_last_sample_before_a_stop_is_printed_but_not_pushed():
+    clock = FakeClock()
+    clock.stop_after_sleeps = 1
+    sink = FakeSink()
+    agent, stream = make_agent(clock, FakeSampler(clock), sink=sink)
+    schedule(clock).run(agent.tick)
+    assert stream.getvalue().count(b"load_avg_1m") == 2
+    assert [tasks for tasks, _, _ in sink.sent] == [10]
+
+
+# -- real signals -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def signals():
+    installed = Signals()
+    installed.install()
+    yield installed
+    installed.uninstall()
+
+
+def test_sigterm_ends_the_real_sleep_at_once(signals):
+    started = time.monotonic()
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert signals.sleep(5.0) is True
+    assert time.monotonic() - started < 1.0
+
+
+def test_sigint_stops_too_and_raises_no_keyboard_interrupt(signals):
+    os.kill(os.getpid(), signal.SIGINT)
+    assert signals.sleep(5.0) is True
+
+
+def test_sighup_is_ignored_and_the_sleep_runs_its_course(signals):
+    started = time.monotonic()
+    os.kill(os.getpid(), signal.SIGHUP)
+    assert signals.sleep(0.2) is False
+    assert time.monotonic() - started >= 0.2
+    assert signals.requested is False
+
+
+def test_a_blocking_push_is_cut_short_by_a_stop_signal(signals):
+    class HangingSink:
+        dropped = 0
+
+        def send(self, sample, source, dyno):
+            try:
+                time.sleep(10)
+            except Exception:  # noqa: BLE001 -- what a careless sink does
+                pass
+
+    clock = FakeClock()
+    agent, _ = make_agent(clock, FakeSampler(clock), sink=HangingSink())
+    agent.signals = signals
+    previous = signal.signal(signal.SIGALRM, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        started = time.monotonic()
+        with pytest.raises(StopRequested):
+            agent.tick()
+        assert time.monotonic() - started < 1.0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_uninstall_puts_the_previous_handlers_back():
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    installed = Signals()
+    installed.install()
+    assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    installed.uninstall()
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+# -- what the agent may import -----------------------------------------------------------------
+
+FORBIDDEN_MODULES = {
+    "subprocess",
+    "threading",
+    "_thread",
+    "multiprocessing",
+    "concurrent",
+    "asyncio",
+}
+FORBIDDEN_OS_CALLS = {
+    "fork",
+    "forkpty",
+    "system",
+    "popen",
+    "spawnv",
+    "spawnl",
+    "spawnlp",
+    "spawnvp",
+    "posix_spawn",
+    "posix_spawnp",
+}
+
+
+def forbidden_uses(source: str) -> list[str]:
+    """Imports of modules that start threads or processes, and os calls that start processes."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id == "__import__":
+                names = [getattr(arg, "value", "") for arg in node.args[:1]]
+        found.extend(name for name in names if name.split(".")[0] in FORBIDDEN_MODULES)
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+            and node.attr in FORBIDDEN_OS_CALLS
+        ):
+            found.append(f"os.{node.attr}")
+    return found
+
+
+def test_no_agent_module_imports_subprocess_threading_or_starts_a_process():
+    modules = sorted(AGENT_DIR.rglob("*.py"))
+    assert len(modules) >= 9
+    offenders = {
+        str(path.relative_to(AGENT_DIR)): uses
+        for path in modules
+        if (uses := forbidden_uses(path.read_text()))
+    }
+    assert offenders == {}
+
+
+def test_the_import_check_catches_each_kind_of_offender():
+    bad = (
+        "import threading\n"
+        "from subprocess import run\n"
+        "import concurrent.futures\n"
+        "__import__('multiprocessing')\n"
+        "import os\n"
+        "os.fork()\n"
+        "os.posix_spawn('x', [], {})\n"
+        "from .subprocess import fine  # a relative module of the same name is ours\n"
+    )
+    assert forbidden_uses(bad) == [
+        "threading",
+        "subprocess",
+        "concurrent.futures",
+        "multiprocessing",
+        "os.fork",
+        "os.posix_spawn",
+    ]
