@@ -1,0 +1,241 @@
+"""What one sample costs, next to the alternatives and to a C floor, at 256/1000/5000 processes.
+
+    python3 bench/bench_scan.py [--sizes 256,1000,5000] [--rounds 15]
+
+For each size the script starts a population of that many sleeping processes (bench/
+population.c), then measures, interleaved round by round so that drift hits every method
+alike:
+
+- the agent: ``Sampler.sample`` (load, cgroup memory and pids, limits, the full /proc scan
+  and the culprits) and the bare ``procfs.scan_processes``;
+- psutil ``process_iter(['status', 'ppid', 'num_threads', 'memory_info'])``;
+- ``ps -eo stat,ppid,nlwp,rss`` (a fork+exec per sample, which is what using it would cost);
+- the C floor (bench/floor.c): open+read+parse of each ``/proc/<pid>/stat``.
+
+It prints medians and ratios to the floor as markdown, then the agent's resident memory while
+it runs (``python3 -m dynostat --interval 0.05``) and the time from start to its first line.
+Needs cc and psutil; root only to raise RLIMIT_NPROC when it is too low.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "agent"))
+
+from dynostat import procfs  # noqa: E402 - needs the path above
+from dynostat.sampler import Sampler  # noqa: E402
+
+SCANS_PER_ROUND = 4  # the first scan of each round warms caches and is dropped
+PS_COMMAND = ["ps", "-eo", "stat,ppid,nlwp,rss"]
+PSUTIL_ATTRS = ["status", "ppid", "num_threads", "memory_info"]
+
+
+def compile_helpers(build: Path) -> tuple[Path, Path]:
+    binaries = []
+    for name in ("floor", "population"):
+        binary = build / name
+        subprocess.run(
+            ["cc", "-O2", "-o", str(binary), str(REPO / "bench" / f"{name}.c")], check=True
+        )
+        binaries.append(binary)
+    return binaries[0], binaries[1]
+
+
+def raise_process_limit(wanted: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = hard if hard == resource.RLIM_INFINITY else max(hard, wanted)
+        resource.setrlimit(resource.RLIMIT_NPROC, (new, new))
+
+
+class Population:
+    """N sleeping processes; killed and reaped on exit (and by PDEATHSIG if we die)."""
+
+    def __init__(self, binary: Path, size: int) -> None:
+        self.size = size
+        self.process = subprocess.Popen(
+            [str(binary), str(size)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+
+    def __enter__(self) -> Population:
+        line = self.process.stdout.readline().decode()
+        if line.strip() != f"ready {self.size}":
+            self.__exit__()
+            raise RuntimeError(f"population of {self.size} did not start: {line!r}")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.process.stdin.close()  # EOF: the population kills and reaps its children
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def timed(function, scans: int) -> list[float]:
+    """Seconds per call for ``scans`` calls, the first (cold) one dropped."""
+    times = []
+    for _ in range(scans):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return times[1:]
+
+
+def floor_times(binary: Path) -> list[float]:
+    result = subprocess.run(
+        [str(binary), "/proc", str(SCANS_PER_ROUND)], capture_output=True, text=True, check=True
+    )
+    return [int(line) / 1e9 for line in result.stdout.split()][1:]
+
+
+def measure(floor: Path, rounds: int) -> dict[str, list[float]]:
+    import psutil
+
+    sampler = Sampler()
+    ignore = lambda path, error, kind: None  # noqa: E731 - vanished pids are expected here
+    methods = {
+        "C floor (floor.c)": lambda: floor_times(floor),
+        "agent Sampler.sample": lambda: timed(lambda: sampler.sample(time.time()), SCANS_PER_ROUND),
+        "agent procfs scan only": lambda: timed(
+            lambda: procfs.scan_processes("/proc", ignore), SCANS_PER_ROUND
+        ),
+        "psutil process_iter": lambda: timed(
+            lambda: list(psutil.process_iter(PSUTIL_ATTRS)), SCANS_PER_ROUND
+        ),
+        "ps -eo stat,ppid,nlwp,rss": lambda: timed(
+            lambda: subprocess.run(PS_COMMAND, stdout=subprocess.DEVNULL, check=True), 3
+        ),
+    }
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    names = list(methods)
+    for round_number in range(rounds):
+        # Rotate the order so no method always runs right after the same other one.
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            times[name].extend(methods[name]())
+    return times
+
+
+def count_processes() -> int:
+    return sum(1 for name in os.listdir("/proc") if name.isdigit())
+
+
+def agent_command(python: str, flags: list[str], count: int) -> list[str]:
+    return [python, *flags, "-m", "dynostat", "--interval", "0.05", "--count", str(count)]
+
+
+def agent_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO / "agent"), "DYNO": "bench.1"}
+
+
+def rss_kib(pid: int) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return None
+
+
+def agent_rss(python: str, flags: list[str]) -> float:
+    """Peak resident MB of the running agent over 40 ticks (polled every 10 ms)."""
+    process = subprocess.Popen(
+        agent_command(python, flags, 40), env=agent_env(), stdout=subprocess.DEVNULL
+    )
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, rss_kib(process.pid) or 0)
+        time.sleep(0.01)
+    return peak / 1024
+
+
+def first_line_ms(python: str, flags: list[str], runs: int = 10) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            agent_command(python, flags, 1), env=agent_env(), stdout=subprocess.PIPE
+        )
+        process.stdout.readline()
+        times.append(time.perf_counter() - start)
+        process.wait()
+        process.stdout.close()
+    return statistics.median(times) * 1000
+
+
+def interpreters() -> list[tuple[str, list[str]]]:
+    found = [(sys.executable, []), (sys.executable, ["-S"])]
+    system = "/usr/bin/python3"
+    if os.path.exists(system) and os.path.realpath(system) != os.path.realpath(sys.executable):
+        found += [(system, []), (system, ["-S"])]
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="256,1000,5000")
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    have_cli = (REPO / "agent/dynostat/__main__.py").exists()
+    build = Path(tempfile.mkdtemp(prefix="dynostat-bench-"))
+    try:
+        floor, population = compile_helpers(build)
+        raise_process_limit(max(sizes) + count_processes() + 1000)
+        print(f"# /proc scan cost per sample ({os.cpu_count()} CPUs, {args.rounds} rounds)\n")
+        print("| processes | method | median ms | µs per process | x C floor |")
+        print("|---:|---|---:|---:|---:|")
+        memory_rows = []
+        for size in sizes:
+            with Population(population, size):
+                present = count_processes()
+                times = measure(floor, args.rounds)
+                floor_median = statistics.median(times["C floor (floor.c)"])
+                for name, samples in times.items():
+                    median = statistics.median(samples)
+                    print(
+                        f"| {present} | {name} | {median * 1000:.2f} | "
+                        f"{median * 1e6 / present:.1f} | {median / floor_median:.2f} |"
+                    )
+                if have_cli:
+                    for python, flags in interpreters():
+                        memory_rows.append(
+                            (
+                                present,
+                                python,
+                                flags,
+                                agent_rss(python, flags),
+                                first_line_ms(python, flags),
+                            )
+                        )
+        if have_cli:
+            print("\n# The running agent (`python3 -m dynostat --interval 0.05`)\n")
+            print("| processes | interpreter | peak RSS MB | first line ms (median of 10) |")
+            print("|---:|---|---:|---:|")
+            for present, python, flags, rss, first_line in memory_rows:
+                label = " ".join([python, *flags])
+                print(f"| {present} | `{label}` | {rss:.2f} | {first_line:.0f} |")
+        else:
+            print("\n(no dynostat/__main__.py yet: agent RSS and first line not measured)")
+    finally:
+        shutil.rmtree(build)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
