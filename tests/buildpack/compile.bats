@@ -1,0 +1,373 @@
+#!/usr/bin/env bats
+# bin/compile against throwaway BUILD/CACHE/ENV dirs: each way of choosing the agent's Python,
+# downloads from a local server, warm rebuilds, and failures that must leave nothing behind.
+
+# shellcheck source=tests/buildpack/helpers/common.bash
+source "${BATS_TEST_DIRNAME:?}/helpers/common.bash"
+
+setup_file() {
+	prepare_wheels
+}
+
+setup() {
+	make_world
+	prepare_wheels
+	SERVED_DIR="${BATS_TEST_TMPDIR}/served"
+	mkdir -p "${SERVED_DIR}"
+	ln -s "${WHEELS_DIR}" "${SERVED_DIR}/wheels"
+	start_server "${SERVED_DIR}"
+	PIP_FIND_LINKS="${SERVER_URL}/wheels/"
+	DESCRIBED_DEPS="requests 2.32.5, urllib3 2.5.0, idna 3.10, certifi 2025.8.3, charset-normalizer 3.4.3"
+}
+
+teardown() {
+	kill_recorded_processes
+}
+
+# The app's Python as heroku/python leaves it: inside the slug, answering like CPython.
+make_app_python() {
+	mkdir -p "${BUILD_DIR}/.heroku/python/bin"
+	printf '#!/bin/sh\nexec %s "$@"\n' "${SYSTEM_PYTHON}" >"${BUILD_DIR}/.heroku/python/bin/python3.11"
+	chmod +x "${BUILD_DIR}/.heroku/python/bin/python3.11"
+	ln -s python3.11 "${BUILD_DIR}/.heroku/python/bin/python3"
+}
+
+# Points the build at a python-build-standalone shaped archive on the local server.
+serve_standalone() {
+	make_standalone_archive "${SERVED_DIR}/python.tar.gz"
+	STANDALONE_SHA256="$(sha256sum "${SERVED_DIR}/python.tar.gz")"
+	STANDALONE_SHA256="${STANDALONE_SHA256%% *}"
+	echo "${SERVER_URL}/python.tar.gz" >"${ENV_DIR}/DYNOSTAT_PYTHON_URL"
+	echo "${STANDALONE_SHA256}" >"${ENV_DIR}/DYNOSTAT_PYTHON_SHA256"
+}
+
+# The build output with the slug size (which varies with the machine's Python) made stable.
+normalised_output() {
+	sed -E 's/^(       Added )[0-9]+\.[0-9] MB to the slug$/\1N MB to the slug/' <<<"${output}"
+}
+
+# Lists the files and links under DIRECTORY, relative to it, in a stable order.
+# Usage: sorted_files DIRECTORY
+sorted_files() {
+	local directory="${1}"
+	local listing
+	listing="$(cd "${directory}" && find . -mindepth 1 -not -type d)"
+	LC_ALL=C sort <<<"${listing//.\//}"
+}
+
+# Fails unless the build left no trace of itself in BUILD_DIR and no partial file in the cache.
+assert_nothing_installed() {
+	run find "${BUILD_DIR}" -mindepth 1 -path "${BUILD_DIR}/.heroku" -prune -o -print
+	assert_success
+	assert_output ""
+	run find "${CACHE_DIR}" -name '*.partial*' -o -name '*.tar.gz' -o -name '*curl*'
+	assert_success
+	assert_output ""
+}
+
+@test "compile reuses the app's own Python from the slug and installs agent, push dependencies and launcher" {
+	make_app_python
+	run -0 compile_app heroku-24
+	run -0 normalised_output
+	assert_output - <<-EOF
+		-----> dynostat: Choosing a Python for the agent
+		       Using the app's Python ${SYSTEM_PYTHON_VERSION} at .heroku/python/bin/python3 (already in the slug)
+		-----> dynostat: Installing the agent
+		       Installed the agent into .dynostat/agent
+		-----> dynostat: Installing the agent's push dependencies
+		       Installed ${DESCRIBED_DEPS} for Python ${SYSTEM_PYTHON_MINOR}
+		-----> dynostat: Installed the launcher as .profile.d/dynostat.sh
+		       It starts one agent per dyno, except on run, release and scheduler dynos
+		       Added N MB to the slug
+	EOF
+	run -0 readlink "${BUILD_DIR}/.dynostat/bin/python3"
+	assert_output "../../.heroku/python/bin/python3"
+	cmp "${REPO_DIR}/vendor/profile.d/dynostat.sh" "${BUILD_DIR}/.profile.d/dynostat.sh"
+	cmp "${REPO_DIR}/vendor/dynostat-launcher.sh" "${BUILD_DIR}/.dynostat/launcher.sh"
+	cmp "${REPO_DIR}/agent/dynostat/sample.py" "${BUILD_DIR}/.dynostat/agent/dynostat/sample.py"
+	run find "${BUILD_DIR}/.dynostat/agent" -name '__pycache__' -o -name '*.pyc' -o -name 'test*'
+	assert_output ""
+	assert [ -f "${BUILD_DIR}/.dynostat/run/agent.lock" ]
+	assert [ ! -e "${BUILD_DIR}/.dynostat/vendor/bin" ]
+	assert_nothing_written_outside
+
+	# The slug moves from the build directory to /app: everything must still resolve.
+	mv "${BUILD_DIR}" "${WORLD}/moved"
+	run -0 env -i PYTHONPATH="${WORLD}/moved/.dynostat/agent:${WORLD}/moved/.dynostat/vendor" \
+		"${WORLD}/moved/.dynostat/bin/python3" -c 'import dynostat, requests; print(requests.__version__)'
+	assert_output "2.32.5"
+}
+
+@test "compile does not use an app Python older than 3.9 and uses the heroku-22 run image's Python instead" {
+	mkdir -p "${BUILD_DIR}/.heroku/python/bin"
+	printf '#!/bin/sh\necho 3.8.18\n' >"${BUILD_DIR}/.heroku/python/bin/python3"
+	chmod +x "${BUILD_DIR}/.heroku/python/bin/python3"
+	run -0 compile_app heroku-22 "${SYSTEM_PYTHON}"
+	run -0 normalised_output
+	assert_output - <<-EOF
+		-----> dynostat: Choosing a Python for the agent
+		       Not using the app's Python at .heroku/python/bin/python3: 3.8.18, the agent needs 3.9+
+		       Using the heroku-22 run image's Python ${SYSTEM_PYTHON_VERSION} at ${SYSTEM_PYTHON} (on every dyno of this stack)
+		-----> dynostat: Installing the agent
+		       Installed the agent into .dynostat/agent
+		-----> dynostat: Installing the agent's push dependencies
+		       Installed ${DESCRIBED_DEPS} for Python ${SYSTEM_PYTHON_MINOR}
+		-----> dynostat: Installed the launcher as .profile.d/dynostat.sh
+		       It starts one agent per dyno, except on run, release and scheduler dynos
+		       Added N MB to the slug
+	EOF
+	run -0 readlink "${BUILD_DIR}/.dynostat/bin/python3"
+	assert_output "${SYSTEM_PYTHON}"
+	assert_nothing_written_outside
+}
+
+@test "compile installs push dependencies for a pip-less run-image Python with the build image's pip" {
+	# A run-image Python without pip, like heroku-22's.
+	printf '#!/bin/sh\ncase "$*" in *"-m pip"*) echo "No module named pip" >&2; exit 1;; esac\nexec %s "$@"\n' \
+		"${SYSTEM_PYTHON}" >"${TOOLS_DIR}/run-image-python3"
+	chmod +x "${TOOLS_DIR}/run-image-python3"
+	run -0 compile_app heroku-22 "${TOOLS_DIR}/run-image-python3"
+	run -0 normalised_output
+	assert_output - <<-EOF
+		-----> dynostat: Choosing a Python for the agent
+		       Using the heroku-22 run image's Python ${SYSTEM_PYTHON_VERSION} at ${TOOLS_DIR}/run-image-python3 (on every dyno of this stack)
+		-----> dynostat: Installing the agent
+		       Installed the agent into .dynostat/agent
+		-----> dynostat: Installing the agent's push dependencies
+		       Installed ${DESCRIBED_DEPS} for Python ${SYSTEM_PYTHON_MINOR}
+		-----> dynostat: Installed the launcher as .profile.d/dynostat.sh
+		       It starts one agent per dyno, except on run, release and scheduler dynos
+		       Added N MB to the slug
+	EOF
+	# Installed for another interpreter: no bytecode compiled by the build image's Python.
+	run find "${BUILD_DIR}/.dynostat/vendor" -name '*.pyc'
+	assert_output ""
+	run -0 env -i PYTHONPATH="${BUILD_DIR}/.dynostat/vendor" "${BUILD_DIR}/.dynostat/bin/python3" \
+		-c 'import requests; print(requests.__version__)'
+	assert_output "2.32.5"
+	assert_nothing_written_outside
+}
+
+@test "compile warns that pushing is unavailable when no pip exists at build time, and still succeeds" {
+	printf '#!/bin/sh\ncase "$*" in *"-m pip"*) echo "No module named pip" >&2; exit 1;; esac\nexec %s "$@"\n' \
+		"${SYSTEM_PYTHON}" >"${TOOLS_DIR}/run-image-python3"
+	chmod +x "${TOOLS_DIR}/run-image-python3"
+	rm "${TOOLS_DIR}/python3"
+	cp "${TOOLS_DIR}/run-image-python3" "${TOOLS_DIR}/python3"
+	run -0 compile_app heroku-22 "${TOOLS_DIR}/run-image-python3"
+	run -0 normalised_output
+	assert_output - <<-EOF
+		-----> dynostat: Choosing a Python for the agent
+		       Using the heroku-22 run image's Python ${SYSTEM_PYTHON_VERSION} at ${TOOLS_DIR}/run-image-python3 (on every dyno of this stack)
+		-----> dynostat: Installing the agent
+		       Installed the agent into .dynostat/agent
+		-----> dynostat: Installing the agent's push dependencies
+
+		 !     Pushing metrics (DYNOSTAT_URL) will not work in this app.
+		 !     The Python ${SYSTEM_PYTHON_VERSION} the agent runs on has no pip, and neither does this build image,
+		 !     so requests could not be installed. Log lines are not affected.
+		 !     To push metrics, put a Python with pip in the slug before this buildpack runs
+		 !     (e.g. heroku/python), or set DYNOSTAT_PYTHON_URL/DYNOSTAT_PYTHON_SHA256.
+
+		-----> dynostat: Installed the launcher as .profile.d/dynostat.sh
+		       It starts one agent per dyno, except on run, release and scheduler dynos
+		       Added N MB to the slug
+	EOF
+	assert [ ! -e "${BUILD_DIR}/.dynostat/vendor" ]
+	assert [ -d "${BUILD_DIR}/.dynostat/agent/dynostat" ]
+}
+
+@test "compile installs a pruned standalone CPython when neither slug nor run image has Python, and a warm rebuild downloads nothing" {
+	serve_standalone
+	run -0 compile_app heroku-24
+	run -0 normalised_output
+	assert_output - <<-EOF
+		-----> dynostat: Choosing a Python for the agent
+		       No Python 3.9+ in the slug, and the heroku-24 stack's run image has no Python
+		       Installing a standalone CPython from DYNOSTAT_PYTHON_URL
+		       Downloading ${SERVER_URL}/python.tar.gz
+		       Verified sha256 ${STANDALONE_SHA256}
+		       Installed CPython ${SYSTEM_PYTHON_VERSION}, pruned to what the agent needs
+		-----> dynostat: Installing the agent
+		       Installed the agent into .dynostat/agent
+		-----> dynostat: Installing the agent's push dependencies
+		       Installed ${DESCRIBED_DEPS} for Python ${SYSTEM_PYTHON_MINOR}
+		-----> dynostat: Installed the launcher as .profile.d/dynostat.sh
+		       It starts one agent per dyno, except on run, release and scheduler dynos
+		       Added N MB to the slug
+	EOF
+	run -0 readlink "${BUILD_DIR}/.dynostat/bin/python3"
+	assert_output "../python/bin/python3"
+	# What is left of the standalone tree: the interpreter and the stdlib the agent imports.
+	run -0 sorted_files "${BUILD_DIR}/.dynostat/python"
+	assert_output - <<-EOF
+		bin/python3
+		bin/python3.11
+		lib/python3.11/json/__init__.py
+		lib/python3.11/lib-dynload/_ssl.so
+	EOF
+	assert_nothing_written_outside
+	run -0 grep -c '^/python.tar.gz$' "${SERVER_LOG}"
+	assert_output "1"
+	run -0 grep -c '^/wheels/.*\.whl$' "${SERVER_LOG}"
+	assert_output "5"
+
+	local requests_before
+	requests_before="$(wc -l <"${SERVER_LOG}")"
+	run -0 compile_app heroku-24
+	run -0 normalised_output
+	assert_output - <<-EOF
+		-----> dynostat: Choosing a Python for the agent
+		       No Python 3.9+ in the slug, and the heroku-24 stack's run image has no Python
+		       Installing a standalone CPython from DYNOSTAT_PYTHON_URL
+		       Using the cached download of ${SERVER_URL}/python.tar.gz
+		       Installed CPython ${SYSTEM_PYTHON_VERSION}, pruned to what the agent needs
+		-----> dynostat: Installing the agent
+		       Installed the agent into .dynostat/agent
+		-----> dynostat: Installing the agent's push dependencies
+		       Reused ${DESCRIBED_DEPS} from the build cache
+		-----> dynostat: Installed the launcher as .profile.d/dynostat.sh
+		       It starts one agent per dyno, except on run, release and scheduler dynos
+		       Added N MB to the slug
+	EOF
+	run -0 wc -l <"${SERVER_LOG}"
+	assert_output "${requests_before}"
+	run -0 env -i PYTHONPATH="${BUILD_DIR}/.dynostat/agent:${BUILD_DIR}/.dynostat/vendor" \
+		"${BUILD_DIR}/.dynostat/bin/python3" -c 'import dynostat, requests; print(requests.__version__)'
+	assert_output "2.32.5"
+	assert_nothing_written_outside
+}
+
+@test "compile fails clearly on a wrong checksum, installs nothing and caches nothing" {
+	serve_standalone
+	local wrong_sha256="0000000000000000000000000000000000000000000000000000000000000000"
+	echo "${wrong_sha256}" >"${ENV_DIR}/DYNOSTAT_PYTHON_SHA256"
+	run -1 compile_app heroku-24
+	assert_output - <<-EOF
+		-----> dynostat: Choosing a Python for the agent
+		       No Python 3.9+ in the slug, and the heroku-24 stack's run image has no Python
+		       Installing a standalone CPython from DYNOSTAT_PYTHON_URL
+		       Downloading ${SERVER_URL}/python.tar.gz
+
+		 !     The downloaded Python does not match its expected sha256.
+		 !
+		 !     URL:      ${SERVER_URL}/python.tar.gz
+		 !     Expected: ${wrong_sha256}
+		 !     Got:      ${STANDALONE_SHA256}
+		 !
+		 !     If DYNOSTAT_PYTHON_URL names a mirror, set DYNOSTAT_PYTHON_SHA256 to the sha256 of
+		 !     that exact file; otherwise the download was corrupted or tampered with: build again.
+		 !     Nothing was installed or cached.
+	EOF
+	assert_nothing_installed
+	assert_nothing_written_outside
+}
+
+@test "compile fails clearly when the Python download is not found, installs nothing and caches nothing" {
+	echo "${SERVER_URL}/missing.tar.gz" >"${ENV_DIR}/DYNOSTAT_PYTHON_URL"
+	echo "1111111111111111111111111111111111111111111111111111111111111111" >"${ENV_DIR}/DYNOSTAT_PYTHON_SHA256"
+	run -1 compile_app heroku-24
+	assert_output - <<-EOF
+		-----> dynostat: Choosing a Python for the agent
+		       No Python 3.9+ in the slug, and the heroku-24 stack's run image has no Python
+		       Installing a standalone CPython from DYNOSTAT_PYTHON_URL
+		       Downloading ${SERVER_URL}/missing.tar.gz
+
+		 !     Could not download the Python the agent needs.
+		 !
+		 !     URL: ${SERVER_URL}/missing.tar.gz
+		 !     curl: (22) The requested URL returned error: 404
+		 !
+		 !     Check that the URL is reachable from the build (DYNOSTAT_PYTHON_URL names a
+		 !     mirror when set), then build again. Nothing was installed or cached.
+	EOF
+	assert_nothing_installed
+	assert_nothing_written_outside
+}
+
+@test "compile fails clearly when the Python download is cut short, installs nothing and caches nothing" {
+	serve_standalone
+	echo "${SERVER_URL}/truncated/python.tar.gz" >"${ENV_DIR}/DYNOSTAT_PYTHON_URL"
+	run -1 compile_app heroku-24
+	# curl words the short transfer with the byte count left, which depends on the archive.
+	run -0 sed -E 's/with [0-9]+ bytes remaining to read/with N bytes remaining to read/' <<<"${output}"
+	assert_output - <<-EOF
+		-----> dynostat: Choosing a Python for the agent
+		       No Python 3.9+ in the slug, and the heroku-24 stack's run image has no Python
+		       Installing a standalone CPython from DYNOSTAT_PYTHON_URL
+		       Downloading ${SERVER_URL}/truncated/python.tar.gz
+
+		 !     Could not download the Python the agent needs.
+		 !
+		 !     URL: ${SERVER_URL}/truncated/python.tar.gz
+		 !     curl: (18) transfer closed with N bytes remaining to read
+		 !
+		 !     Check that the URL is reachable from the build (DYNOSTAT_PYTHON_URL names a
+		 !     mirror when set), then build again. Nothing was installed or cached.
+	EOF
+	assert_nothing_installed
+	assert_nothing_written_outside
+}
+
+@test "compile keeps the previous build's agent when a rebuild fails" {
+	make_app_python
+	run -0 compile_app heroku-24
+	rm -rf "${BUILD_DIR:?}/.heroku"
+	echo "${SERVER_URL}/missing.tar.gz" >"${ENV_DIR}/DYNOSTAT_PYTHON_URL"
+	echo "1111111111111111111111111111111111111111111111111111111111111111" >"${ENV_DIR}/DYNOSTAT_PYTHON_SHA256"
+	run -1 compile_app heroku-24
+	assert [ ! -e "${BUILD_DIR}/.dynostat.partial" ]
+	assert [ -d "${BUILD_DIR}/.dynostat/agent/dynostat" ]
+}
+
+@test "compile refuses a mirror URL without its checksum and never prints the URL's credentials" {
+	echo "http://builder:s3cr3t@127.0.0.1:9/python.tar.gz?token=t0ps3cr3t" >"${ENV_DIR}/DYNOSTAT_PYTHON_URL"
+	run -1 compile_app heroku-24
+	assert_output - <<-EOF
+		-----> dynostat: Choosing a Python for the agent
+		       No Python 3.9+ in the slug, and the heroku-24 stack's run image has no Python
+
+		 !     DYNOSTAT_PYTHON_URL and DYNOSTAT_PYTHON_SHA256 must be set together.
+		 !
+		 !     Found: DYNOSTAT_PYTHON_URL=http://***@127.0.0.1:9/python.tar.gz DYNOSTAT_PYTHON_SHA256=(unset)
+		 !
+		 !     Set both, the sha256 as the 64 lowercase hex digits of the archive's checksum:
+		 !       heroku config:set DYNOSTAT_PYTHON_URL=<archive URL> DYNOSTAT_PYTHON_SHA256=<sha256>
+		 !     or unset both to use the buildpack's pinned Python.
+	EOF
+	refute_output --partial "s3cr3t"
+	assert_nothing_installed
+}
+
+@test "compile hides a mirror's credentials in download errors" {
+	echo "http://builder:s3cr3t@127.0.0.1:${SERVER_URL##*:}/missing.tar.gz" >"${ENV_DIR}/DYNOSTAT_PYTHON_URL"
+	echo "1111111111111111111111111111111111111111111111111111111111111111" >"${ENV_DIR}/DYNOSTAT_PYTHON_SHA256"
+	run -1 compile_app heroku-24
+	assert_line "       Downloading http://***@127.0.0.1:${SERVER_URL##*:}/missing.tar.gz"
+	assert_line " !     URL: http://***@127.0.0.1:${SERVER_URL##*:}/missing.tar.gz"
+	refute_output --partial "s3cr3t"
+}
+
+@test "the pinned standalone CPython is a python-build-standalone install_only_stripped release for both architectures" {
+	# shellcheck source=bin/lib/output.sh
+	source "${REPO_DIR}/bin/lib/output.sh"
+	# shellcheck source=bin/lib/config.sh
+	source "${REPO_DIR}/bin/lib/config.sh"
+	# shellcheck source=bin/lib/python.sh
+	source "${REPO_DIR}/bin/lib/python.sh"
+	run -0 python::standalone_url "${ENV_DIR}" x86_64
+	assert_output "https://github.com/astral-sh/python-build-standalone/releases/download/20260814/cpython-3.12.14%2B20260814-x86_64-unknown-linux-gnu-install_only_stripped.tar.gz"
+	run -0 python::standalone_sha256 "${ENV_DIR}" x86_64
+	assert_output "5acfa3e9ba26b51ae161c83aff278da915b590d22373a424b2ba55b8afe91fcc"
+	run -0 python::standalone_url "${ENV_DIR}" aarch64
+	assert_output "https://github.com/astral-sh/python-build-standalone/releases/download/20260814/cpython-3.12.14%2B20260814-aarch64-unknown-linux-gnu-install_only_stripped.tar.gz"
+	run -0 python::standalone_sha256 "${ENV_DIR}" aarch64
+	assert_output "2d8e17dfd732102cfeb18e0e1fa6769b24caa034e159981129590fe409c7157a"
+	run -1 python::standalone_url "${ENV_DIR}" riscv64
+	echo "https://mirror.invalid/python.tar.gz" >"${ENV_DIR}/DYNOSTAT_PYTHON_URL"
+	run -0 python::standalone_url "${ENV_DIR}" x86_64
+	assert_output "https://mirror.invalid/python.tar.gz"
+	# A mirror without its own checksum must not inherit the pin's.
+	run -1 python::standalone_sha256 "${ENV_DIR}" x86_64
+	assert_output ""
+}

@@ -1,0 +1,131 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # the variables set here are read by the .bats files that source this
+# Shared by the buildpack's bats files: a throwaway world per test (build, cache and env dirs,
+# a fake HOME and TMPDIR that must stay empty), a local HTTP server, a python-build-standalone
+# shaped archive, and cleanup of every process a test starts.
+
+bats_require_minimum_version 1.5.0
+bats_load_library bats-support
+bats_load_library bats-assert
+
+
+REPO_DIR="$(cd "${BATS_TEST_DIRNAME:?}/../.." && pwd)"
+HELPERS_DIR="${BATS_TEST_DIRNAME:?}/helpers"
+# Debian's interpreter: readable by every user, with pip, and the one CI installs.
+SYSTEM_PYTHON=/usr/bin/python3
+
+# Gives the test fresh BUILD_DIR, CACHE_DIR, ENV_DIR, and a HOME and TMPDIR that a build must
+# leave untouched. PATH gets a directory whose python3 is the system one, so which pip the
+# build can fall back on does not depend on the machine's PATH.
+make_world() {
+	WORLD="${BATS_TEST_TMPDIR:?}/world"
+	BUILD_DIR="${WORLD}/build"
+	CACHE_DIR="${WORLD}/cache"
+	ENV_DIR="${WORLD}/env"
+	FAKE_HOME="${WORLD}/home"
+	FAKE_TMPDIR="${WORLD}/tmp"
+	TOOLS_DIR="${WORLD}/tools"
+	mkdir -p "${BUILD_DIR}" "${CACHE_DIR}" "${ENV_DIR}" "${FAKE_HOME}" "${FAKE_TMPDIR}" "${TOOLS_DIR}"
+	ln -s "${SYSTEM_PYTHON}" "${TOOLS_DIR}/python3"
+	BUILD_PATH="${TOOLS_DIR}:/usr/local/bin:/usr/bin:/bin"
+	SYSTEM_PYTHON_VERSION="$("${SYSTEM_PYTHON}" -c 'import platform; print(platform.python_version())')"
+	SYSTEM_PYTHON_MINOR="${SYSTEM_PYTHON_VERSION%.*}"
+}
+
+# Runs bin/compile the way the build system does: only the variables a classic build has,
+# plus the pip settings that point pip at the local wheel server (PIP_FIND_LINKS). A
+# RUN_IMAGE_PYTHON stands in for the stack image's /usr/bin/python3.
+# Usage: compile_app STACK [RUN_IMAGE_PYTHON]
+compile_app() {
+	local stack="${1}"
+	local run_image_python="${2:-/nonexistent/python3}"
+	env -i PATH="${BUILD_PATH}" HOME="${FAKE_HOME}" TMPDIR="${FAKE_TMPDIR}" STACK="${stack}" \
+		PIP_FIND_LINKS="${PIP_FIND_LINKS:-}" PIP_NO_INDEX=1 \
+		DYNOSTAT_RUN_IMAGE_PYTHON="${run_image_python}" \
+		bash "${REPO_DIR}/bin/compile" "${BUILD_DIR}" "${CACHE_DIR}" "${ENV_DIR}"
+}
+
+# Fails unless the build left HOME and TMPDIR as empty as it found them.
+assert_nothing_written_outside() {
+	run find "${FAKE_HOME}" "${FAKE_TMPDIR}" -mindepth 1
+	assert_success
+	assert_output ""
+}
+
+# Downloads the pinned push dependencies once per run, as wheels for the system Python, into
+# WHEELS_DIR; the local server then plays the package index for the builds.
+prepare_wheels() {
+	WHEELS_DIR="${BATS_RUN_TMPDIR:?}/wheels"
+	if [[ ! -f "${WHEELS_DIR}/.complete" ]]; then
+		mkdir -p "${WHEELS_DIR}"
+		PIP_CACHE_DIR="${BATS_RUN_TMPDIR:?}/pip-cache" "${SYSTEM_PYTHON}" -m pip download --quiet \
+			--disable-pip-version-check --only-binary=:all: \
+			--requirement "${REPO_DIR}/requirements/push.txt" --dest "${WHEELS_DIR}"
+		touch "${WHEELS_DIR}/.complete"
+	fi
+}
+
+# Builds an archive shaped like python-build-standalone's install_only flavour: python/bin/
+# python3 runs this machine's Python, and beside it sit the parts a build must prune (tests,
+# GUI toolkits, headers, static library, man pages, extra tools) and parts it must keep.
+# Usage: make_standalone_archive ARCHIVE
+make_standalone_archive() {
+	local archive="${1}"
+	local root="${BATS_TEST_TMPDIR:?}/standalone-src"
+	local home="${root}/python"
+	local stdlib="${home}/lib/python3.11"
+	mkdir -p "${home}/bin" "${home}/include/python3.11" "${home}/share/man/man1" \
+		"${home}/lib/pkgconfig" "${stdlib}/test" "${stdlib}/idlelib" "${stdlib}/tkinter" \
+		"${stdlib}/ensurepip" "${stdlib}/json" "${stdlib}/lib-dynload" \
+		"${stdlib}/site-packages/pip" "${stdlib}/site-packages/pip-24.0.dist-info" \
+		"${stdlib}/config-3.11-x86_64-linux-gnu"
+	printf '#!/bin/sh\nexec %s "$@"\n' "${SYSTEM_PYTHON}" >"${home}/bin/python3.11"
+	chmod +x "${home}/bin/python3.11"
+	ln -s python3.11 "${home}/bin/python3"
+	local file
+	for file in bin/idle3 bin/pydoc3 bin/python3-config bin/pip3 include/python3.11/Python.h \
+		share/man/man1/python3.1 lib/pkgconfig/python3.pc lib/libpython3.11.a \
+		lib/python3.11/test/test_os.py lib/python3.11/idlelib/idle.py \
+		lib/python3.11/tkinter/__init__.py lib/python3.11/ensurepip/__init__.py \
+		lib/python3.11/json/__init__.py lib/python3.11/lib-dynload/_tkinter.so \
+		lib/python3.11/lib-dynload/_testcapi.so lib/python3.11/lib-dynload/_ssl.so \
+		lib/python3.11/config-3.11-x86_64-linux-gnu/Makefile \
+		lib/python3.11/site-packages/pip/__init__.py; do
+		echo "${file}" >"${home}/${file}"
+	done
+	tar -C "${root}" -czf "${archive}" python
+}
+
+# Starts serve.py over DIRECTORY; sets SERVER_URL, SERVER_LOG and SERVER_PID.
+# Usage: start_server DIRECTORY
+start_server() {
+	local directory="${1}"
+	local port_file="${BATS_TEST_TMPDIR:?}/server.port"
+	local waited=0
+	SERVER_LOG="${BATS_TEST_TMPDIR:?}/server.log"
+	"${SYSTEM_PYTHON}" "${HELPERS_DIR}/serve.py" --root "${directory}" --port-file "${port_file}" \
+		--log "${SERVER_LOG}" --max-requests 100 --lifetime 300 3>&- &
+	SERVER_PID="$!"
+	echo "${SERVER_PID}" >>"${BATS_TEST_TMPDIR:?}/pids"
+	while [[ ! -s "${port_file}" ]] && ((waited < 100)); do
+		sleep 0.05
+		waited=$((waited + 1))
+	done
+	[[ -s "${port_file}" ]] || fail "the test server did not start"
+	SERVER_URL="http://127.0.0.1:$(<"${port_file}")"
+}
+
+# Kills every process the test recorded (servers, agents), by pid.
+kill_recorded_processes() {
+	local pid state
+	if [[ -f "${BATS_TEST_TMPDIR:?}/pids" ]]; then
+		while IFS= read -r pid; do
+			kill "${pid}" 2>/dev/null || true
+		done <"${BATS_TEST_TMPDIR:?}/pids"
+	fi
+	for state in "${BATS_TEST_TMPDIR:?}"/state/agent.*.json; do
+		[[ -f "${state}" ]] || continue
+		pid="${state##*/agent.}"
+		kill "${pid%.json}" 2>/dev/null || true
+	done
+}
