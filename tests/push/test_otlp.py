@@ -9,35 +9,13 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
+from push_expected import OTLP
 from push_sample import DYNO, SOURCE, line_values, take_sample
 from push_servers import Reply
 
 from dynostat.push import make_sink
 
 APP = "zombie-farm-42"
-MB = 1024 * 1024
-
-# name -> (unit, kind, the line's name, the line's text for the pushed number)
-EXPECTED = {
-    "dynostat.load_average.1m": ("1", "gauge", "load_avg_1m", lambda v: f"{v:.2f}"),
-    "dynostat.load_average.5m": ("1", "gauge", "load_avg_5m", lambda v: f"{v:.2f}"),
-    "dynostat.load_average.15m": ("1", "gauge", "load_avg_15m", lambda v: f"{v:.2f}"),
-    "dynostat.memory.total": ("By", "gauge", "memory_total", lambda v: f"{v / MB:.2f}MB"),
-    "dynostat.memory.rss": ("By", "gauge", "memory_rss", lambda v: f"{v / MB:.2f}MB"),
-    "dynostat.memory.cache": ("By", "gauge", "memory_cache", lambda v: f"{v / MB:.2f}MB"),
-    "dynostat.memory.swap": ("By", "gauge", "memory_swap", lambda v: f"{v / MB:.2f}MB"),
-    "dynostat.memory.quota": ("By", "gauge", "memory_quota", lambda v: f"{v / MB:.2f}MB"),
-    "dynostat.memory.pgpgin": ("{page}", "sum", "memory_pgpgin", lambda v: f"{v}pages"),
-    "dynostat.memory.pgpgout": ("{page}", "sum", "memory_pgpgout", lambda v: f"{v}pages"),
-    "dynostat.tasks": ("{task}", "gauge", "tasks", str),
-    "dynostat.tasks.limit": ("{task}", "gauge", "tasks_limit", str),
-    "dynostat.processes": ("{process}", "gauge", "processes", str),
-    "dynostat.threads": ("{thread}", "gauge", "threads", str),
-    "dynostat.zombies": ("{process}", "gauge", "zombies", str),
-    "dynostat.agent.rss": ("By", "gauge", "agent_rss", lambda v: f"{v / MB:.2f}MB"),
-    "dynostat.agent.cpu": ("ms", "gauge", "agent_cpu", lambda v: f"{v:.2f}ms"),
-    "dynostat.push.dropped": ("{sample}", "sum", "push_dropped", str),
-}
 
 
 def parse(body: bytes) -> ExportMetricsServiceRequest:
@@ -85,7 +63,7 @@ def test_a_collector_receives_every_line_metric_with_its_unit_kind_and_resource(
     sample_ns = int(sample.wall_time * 1e9)
     as_line = {}
     for metric in scope_metrics.metrics:
-        unit, kind, line_name, render = EXPECTED[metric.name]
+        unit, kind, line_name, render = OTLP[metric.name]
         assert metric.unit == unit, metric.name
         assert metric.description, metric.name
         assert metric.WhichOneof("data") == kind, metric.name

@@ -6,41 +6,13 @@ import base64
 import json
 import urllib.request
 
+from push_expected import PUSHGATEWAY, PUSHGATEWAY_COUNTERS
 from push_sample import DYNO, SOURCE, line_values, take_sample
 
 from dynostat.push import make_sink
 from dynostat.push.pushgateway import group_url
 
 APP = "zombie-farm-42"
-
-# Prometheus name -> (the line's name, the line's text for the pushed number). The conversions
-# are written out here, apart from the agent's metric table, so a wrong unit in either fails.
-MB = 1024 * 1024
-AS_LINE = {
-    "dynostat_load_avg_1m": ("load_avg_1m", lambda v: f"{v:.2f}"),
-    "dynostat_load_avg_5m": ("load_avg_5m", lambda v: f"{v:.2f}"),
-    "dynostat_load_avg_15m": ("load_avg_15m", lambda v: f"{v:.2f}"),
-    "dynostat_memory_total_bytes": ("memory_total", lambda v: f"{v / MB:.2f}MB"),
-    "dynostat_memory_rss_bytes": ("memory_rss", lambda v: f"{v / MB:.2f}MB"),
-    "dynostat_memory_cache_bytes": ("memory_cache", lambda v: f"{v / MB:.2f}MB"),
-    "dynostat_memory_swap_bytes": ("memory_swap", lambda v: f"{v / MB:.2f}MB"),
-    "dynostat_memory_quota_bytes": ("memory_quota", lambda v: f"{v / MB:.2f}MB"),
-    "dynostat_memory_pgpgin_pages_total": ("memory_pgpgin", lambda v: f"{int(v)}pages"),
-    "dynostat_memory_pgpgout_pages_total": ("memory_pgpgout", lambda v: f"{int(v)}pages"),
-    "dynostat_tasks": ("tasks", lambda v: f"{int(v)}"),
-    "dynostat_tasks_limit": ("tasks_limit", lambda v: f"{int(v)}"),
-    "dynostat_processes": ("processes", lambda v: f"{int(v)}"),
-    "dynostat_threads": ("threads", lambda v: f"{int(v)}"),
-    "dynostat_zombies": ("zombies", lambda v: f"{int(v)}"),
-    "dynostat_agent_rss_bytes": ("agent_rss", lambda v: f"{v / MB:.2f}MB"),
-    "dynostat_agent_cpu_seconds": ("agent_cpu", lambda v: f"{v * 1000:.2f}ms"),
-    "dynostat_push_dropped_total": ("push_dropped", lambda v: f"{int(v)}"),
-}
-COUNTERS = {
-    "dynostat_memory_pgpgin_pages_total",
-    "dynostat_memory_pgpgout_pages_total",
-    "dynostat_push_dropped_total",
-}
 
 
 def groups(gateway_url: str) -> list[dict]:
@@ -88,12 +60,12 @@ def test_a_real_sample_reads_back_from_the_gateway_as_the_agent_line_prints_it(p
     expected = line_values(sample)
     as_line = {}
     for name, family in families.items():
-        assert name in AS_LINE, f"unexpected metric {name}"
+        assert name in PUSHGATEWAY, f"unexpected metric {name}"
         [series] = family["metrics"]
         assert series["labels"]["dyno"] == DYNO
-        line_name, render = AS_LINE[name]
+        line_name, render = PUSHGATEWAY[name]
         as_line[line_name] = render(float(series["value"]))
-        assert family["type"] == ("COUNTER" if name in COUNTERS else "GAUGE"), name
+        assert family["type"] == ("COUNTER" if name in PUSHGATEWAY_COUNTERS else "GAUGE"), name
         assert family["help"], name
     # Every metric of the agent's line, no more, with the same value to the printed digit.
     assert as_line == expected
