@@ -12,11 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness
-
-APPS = Path(__file__).resolve().parent / "apps"
-# Short enough for a quick suite, the value the scenarios' bounds are written against.
-INTERVAL = 1.0
-CONFIG = {"DYNOSTAT_INTERVAL": "1"}
+from scenario import APPS, CONFIG
 
 
 @pytest.fixture(scope="session")

@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,7 +115,7 @@ def unsupported_reason() -> str | None:
     if cgroup_mode() is None:
         return "dynos need pids and memory cgroups (v1 or v2), none found"
     probe = subprocess.run(
-        ["unshare", "--pid", "--fork", "--mount", "--mount-proc", "true"],
+        ["unshare", "--pid", "--fork", "--mount", "--mount-proc", "--uts", "true"],
         capture_output=True,
         check=False,
     )
@@ -334,6 +335,8 @@ class Dyno:
         self.grace = grace
         self.echo = echo
         self.uid = free_uid()
+        # A dyno's hostname is its own id, which is what the agent reports as dyno=.
+        self.hostname = str(uuid.uuid4())
         self.port = free_port() if self.process_type == "web" else None
         self.cgroups = Cgroups(f"dynostat-dyno-{self.uid}", tasks_limit, memory_limit)
         self.lines: list[LogLine] = []
@@ -384,6 +387,7 @@ class Dyno:
             "gid": self.uid,
             "nproc": self.tasks_limit,
             "command": self.command,
+            "hostname": self.hostname,
             "env": self.environment(),
             "status_fd": status_write,
             "log_fd": log_write,
@@ -399,6 +403,7 @@ class Dyno:
                     "--fork",
                     "--mount",
                     "--mount-proc",
+                    "--uts",
                     "--propagation",
                     "private",
                     "--",
@@ -561,8 +566,9 @@ class Dyno:
         with self._changed:
             self.lines.append(line)
             self._changed.notify_all()
-        if self.echo is not None:
-            print(line, file=self.echo, flush=True)
+            # Printed under the lock: lines from the log and the platform never interleave.
+            if self.echo is not None:
+                print(line, file=self.echo, flush=True)
 
     def _platform(self, text: str) -> None:
         self._append("heroku", text)
@@ -660,7 +666,7 @@ class Dyno:
         return [
             process
             for process in self.processes()
-            if "dynostat" in process.cmdline and process.state != "Z"
+            if " -m dynostat" in process.cmdline and process.state != "Z"
         ]
 
     def _enter_argv(self, argv: Sequence[str], as_user: bool = True) -> list[str]:
@@ -796,6 +802,11 @@ def metric(line: LogLine, name: str, prefix: str = "dynostat.") -> float | None:
     if value is None:
         return None
     return float(re.match(r"-?[0-9.]+", value).group(0))
+
+
+def gaps(lines: Sequence[LogLine]) -> list:
+    """Seconds between consecutive lines, as the harness read them."""
+    return [later.mono - earlier.mono for earlier, later in zip(lines, lines[1:])]
 
 
 def warnings(lines: Sequence[LogLine], event: str | None = None) -> list:

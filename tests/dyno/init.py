@@ -1,6 +1,6 @@
 """PID 1 of a dyno booted by harness.py.
 
-unshare(1) starts this as root in a fresh PID and mount namespace with its own /proc. It
+unshare(1) starts this as root in a fresh PID, mount and UTS namespace with its own /proc. It
 puts the slug on /app and the dyno's own /tmp, joins the dyno's cgroups, starts the dyno's
 command as the dyno's unprivileged user in a `bash --login` shell, and then reaps every
 process that ends up as its child (orphans are reparented to the namespace's PID 1), the
@@ -20,6 +20,7 @@ import json
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 
@@ -102,6 +103,7 @@ def main() -> int:
     # As PID 1 the init gets only signals it handles; ignoring SIGINT keeps Python from
     # turning a stray one into KeyboardInterrupt and leaving the dyno without its reaper.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    socket.sethostname(spec["hostname"])  # in the dyno's own UTS namespace
     prepare_filesystem(spec)
     join_cgroups(spec["cgroup_procs"])
     pid = os.fork()
