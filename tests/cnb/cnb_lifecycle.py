@@ -127,6 +127,7 @@ class Lifecycle:
     workspace: Path  # scratch root: layers, platform, image and cache copies live under it
     app_dir: Path
     base_env: dict[str, str]
+    target: dict[str, str] = field(default_factory=target_env)
     image: dict[str, StoredLayer] = field(default_factory=dict)
     cache: dict[str, StoredLayer] = field(default_factory=dict)
     builds: int = 0
@@ -156,7 +157,7 @@ class Lifecycle:
             CNB_BUILDPACK_DIR=str(self.buildpack_dir),
             CNB_PLATFORM_DIR=str(self.platform_dir),
             CNB_BUILD_PLAN_PATH=str(plan_path),
-            **target_env(),
+            **self.target,
         )
         completed = subprocess.run(
             [str(self.buildpack_dir / "bin" / "detect"), str(self.platform_dir), str(plan_path)],
@@ -183,7 +184,7 @@ class Lifecycle:
             CNB_PLATFORM_DIR=str(self.platform_dir),
             CNB_LAYERS_DIR=str(self.layers_dir),
             CNB_BP_PLAN_PATH=str(plan_path),
-            **target_env(),
+            **self.target,
         )
         completed = subprocess.run(
             [

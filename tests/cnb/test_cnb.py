@@ -1,0 +1,289 @@
+"""dynostat as a Cloud Native Buildpack: detect, build, rebuild and launch like a Fir dyno.
+
+Everything runs through the lifecycle stand-in in cnb_lifecycle.py: the real bin/detect and
+bin/build, the real layers they write, the real exec.d program and the real agent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import tomllib
+from cnb_lifecycle import LAUNCH_ENV_EXCLUDED, launch, launch_env
+from cnb_support import REPO, build_standalone_tarball
+
+FIR_WEB = "web-12a34b56d-e78f9"
+EXEC_D_BUDGET = 0.1  # seconds: exec.d must be done, and fd 3 closed, within this
+
+
+def runtime_env(tmp_path: Path, dyno: str, **extra: str) -> dict[str, str]:
+    """What a Fir dyno's launcher starts with: the image's PATH, the dyno's name, config."""
+    lock_dir = tmp_path / "dyno-tmp"
+    lock_dir.mkdir(exist_ok=True)
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp_path / "home"),
+        "DYNO": dyno,
+        "PORT": "5000",
+        "TMPDIR": str(lock_dir),  # the dyno's own /tmp, where the agent's lock lives
+        "CNB_LAYERS_DIR": "/layers",  # set on real images; the launcher must drop it
+    }
+    env.update(extra)
+    return env
+
+
+def built_image(lifecycle) -> Path:
+    result = lifecycle.build()
+    assert result.returncode == 0, result.stdout + result.stderr
+    return lifecycle.image_layers_dir()
+
+
+def launch_dyno(lifecycle, tmp_path, dyno, command="sleep 0.2", process_type="web", **config):
+    layers = lifecycle.image_layers_dir()
+    log_path = tmp_path / "dyno.log"
+    with log_path.open("a") as log:
+        launched = launch(
+            layers,
+            lifecycle.app_dir,
+            process_type=process_type,
+            command=command,
+            runtime_env=runtime_env(tmp_path, dyno, **config),
+            log=log,
+        )
+    for run in launched.exec_d:
+        assert run.code == 0
+        assert run.exited_after < EXEC_D_BUDGET, f"{run.path.name} took {run.exited_after:.3f}s"
+        assert run.eof_after < EXEC_D_BUDGET, f"fd 3 stayed open {run.eof_after:.3f}s"
+        assert run.output == {}, "exec.d set variables it never meant to"
+    return launched, log_path
+
+
+def agent_lines(log_path: Path, source: str) -> list[str]:
+    return [
+        line for line in log_path.read_text().splitlines() if line.startswith(f"source={source} ")
+    ]
+
+
+def stat_fields(pid: int) -> list[str]:
+    """stat(5) fields from 1 on, index = field number - 1, split after the last ')'."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    head, _, tail = stat.rpartition(")")
+    pid_field, _, comm = head.partition(" (")
+    return [pid_field, comm, *tail.split()]
+
+
+def test_buildpack_toml_is_a_buildpack_api_0_10_descriptor_for_linux_amd64_and_arm64():
+    descriptor = tomllib.loads((REPO / "buildpack.toml").read_text())
+    assert descriptor["api"] == "0.10"
+    buildpack = descriptor["buildpack"]
+    assert buildpack["id"] == "dynostat/dynostat"
+    assert all(part.isdigit() for part in buildpack["version"].split("."))
+    assert buildpack["name"] == "dynostat"
+    assert buildpack["homepage"].startswith("https://")
+    targets = {(target["os"], target["arch"]) for target in descriptor["targets"]}
+    assert targets == {("linux", "amd64"), ("linux", "arm64")}
+    assert "order" not in descriptor  # a component buildpack: it has bin/detect and bin/build
+
+
+def test_detect_passes_every_app_under_the_lifecycle_even_when_disabled_at_build_time(lifecycle):
+    lifecycle.set_build_env(DYNOSTAT_DISABLE="true")
+    detected = lifecycle.detect()
+    assert detected.code == 0, detected.output
+    assert detected.plan == {}
+
+
+def test_detect_fails_with_100_and_says_why_on_a_target_without_a_cpython(lifecycle):
+    lifecycle.target["CNB_TARGET_ARCH"] = "ppc64le"
+    detected = lifecycle.detect()
+    assert detected.code == 100
+    assert "no CPython for linux/ppc64le" in detected.output
+
+
+def test_classic_detect_is_unchanged_when_no_cnb_variable_is_set(tmp_path):
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    detected = subprocess.run(
+        [str(REPO / "bin" / "detect"), str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (detected.returncode, detected.stdout) == (0, "dynostat\n")
+
+
+def test_build_writes_a_cached_runtime_layer_and_an_agent_layer_the_app_cannot_see(
+    lifecycle, download_server, tmp_path
+):
+    layers = built_image(lifecycle)
+
+    tomls = {path.stem: tomllib.loads(path.read_text()) for path in layers.glob("*.toml")}
+    assert tomls["runtime"]["types"] == {"launch": True, "build": False, "cache": True}
+    assert tomls["agent"]["types"] == {"launch": True, "build": False, "cache": False}
+    assert (
+        tomls["runtime"]["metadata"]["sha256"]
+        == lifecycle.cache["runtime"].toml["metadata"]["sha256"]
+    )
+    assert set(lifecycle.image) == {"runtime", "agent"}
+    assert set(lifecycle.cache) == {"runtime"}
+    assert download_server.requests == ["/cpython-install_only.tar.gz"]
+
+    # No bin/, lib/ or env files at a layer's root: the launcher would hand them to the app.
+    for layer in ("runtime", "agent"):
+        assert not {"bin", "lib", "env", "env.launch", "profile.d"} & {
+            entry.name for entry in (layers / layer).iterdir()
+        }
+    env = launch_env(layers, "web", runtime_env(tmp_path, FIR_WEB))
+    expected = {
+        key: value
+        for key, value in runtime_env(tmp_path, FIR_WEB).items()
+        if key not in LAUNCH_ENV_EXCLUDED
+    }
+    assert env == expected
+
+    exec_d = layers / "agent" / "exec.d" / "dynostat"
+    assert os.access(exec_d, os.X_OK)
+    python = layers / "agent" / "home" / ".dynostat" / "bin" / "python3"
+    assert python.resolve().is_relative_to(layers / "runtime" / "python")
+    version = subprocess.run(
+        [str(python), "-I", "-c", "import sys; print(sys.version_info >= (3, 9))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert version.stdout == "True\n"
+
+
+def test_a_rebuild_with_cached_layers_downloads_nothing(lifecycle, download_server):
+    first = lifecycle.build()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Downloading" in first.stdout
+    second = lifecycle.build()
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert download_server.requests == ["/cpython-install_only.tar.gz"]
+    assert "Downloading" not in second.stdout
+    assert "Using the cached CPython" in second.stdout
+    layers = lifecycle.image_layers_dir()
+    assert (layers / "runtime" / "python" / "bin" / "python3").exists()
+
+
+def test_a_new_python_mirror_replaces_the_cached_runtime(lifecycle, download_server):
+    assert lifecycle.build().returncode == 0
+    sha256 = build_standalone_tarball(download_server.root / "mirror.tar.gz")
+    lifecycle.set_build_env(
+        DYNOSTAT_PYTHON_URL=f"{download_server.url}/mirror.tar.gz", DYNOSTAT_PYTHON_SHA256=sha256
+    )
+    rebuilt = lifecycle.build()
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert download_server.requests == ["/cpython-install_only.tar.gz", "/mirror.tar.gz"]
+    assert lifecycle.cache["runtime"].toml["metadata"]["sha256"] == sha256
+
+
+def test_a_bad_checksum_fails_the_build_with_nothing_cached(lifecycle):
+    lifecycle.set_build_env(DYNOSTAT_PYTHON_SHA256="0" * 64)
+    failed = lifecycle.build()
+    assert failed.returncode != 0
+    assert "does not match its expected sha256" in failed.stderr
+    assert lifecycle.cache == {}
+    assert lifecycle.image == {}
+
+
+def test_exec_d_returns_at_once_with_fd_3_closed_and_one_agent_keeps_running(
+    lifecycle, tmp_path, reaper
+):
+    built_image(lifecycle)
+    launched, log_path = launch_dyno(
+        lifecycle,
+        tmp_path,
+        FIR_WEB,
+        command='command -v python3; echo "app PATH=$PATH"; sleep 2.5',
+        DYNOSTAT_INTERVAL="1",
+    )
+    assert len(launched.exec_d) == 1
+    assert launched.process.returncode == 0
+
+    agents = reaper.wait_for_orphans(1)
+    assert len(agents) == 1
+    (agent,) = agents
+    os.kill(agent, 0)  # still running after the process it was started for has ended
+    fields = stat_fields(agent)
+    assert fields[1] == "python3"
+    assert int(fields[5]) == agent, "the agent leads its own session, away from the app's"
+    assert os.readlink(f"/proc/{agent}/fd/0") == "/dev/null"
+
+    log = log_path.read_text()
+    assert "app PATH=/usr/local/bin:/usr/bin:/bin\n" in log
+    assert "/usr/bin/python3\n" in log  # the app's python3 is not ours
+    lines = agent_lines(log_path, FIR_WEB)
+    tasks_lines = [line for line in lines if " sample#dynostat.tasks=" in line]
+    assert len(tasks_lines) >= 2, log  # at least two ticks while the process ran
+    assert all(line.split(" ", 2)[1].startswith("dyno=") for line in lines)
+
+
+def test_a_second_launch_in_the_same_dyno_starts_no_second_agent(lifecycle, tmp_path, reaper):
+    built_image(lifecycle)
+    launch_dyno(lifecycle, tmp_path, FIR_WEB, DYNOSTAT_INTERVAL="5")
+    first = reaper.wait_for_orphans(1)
+    assert len(first) == 1
+    # `heroku run:inside` runs the launcher again in the same dyno.
+    launch_dyno(lifecycle, tmp_path, FIR_WEB, DYNOSTAT_INTERVAL="5")
+    time.sleep(1.0)  # long enough for a second agent to start and find the lock taken
+    alive = {pid for pid in reaper.orphans() if stat_fields(pid)[2] != "Z"}
+    assert alive == first
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("worker-5d8f9c7b4-x2x9z", None, 1),
+        ("my-worker-5d8f9c7b4-x2x9z", "my-worker", 1),
+        ("my-worker-5d8f9c7b4-x2x9z", "worker", 0),
+        ("web-12a34b56d-e78f9", "worker,clock", 0),
+        ("scheduler-7c9d8e6f5-a1b2c", None, 0),
+        ("release-7c9d8e6f5-a1b2c", None, 0),
+        ("release-7c9d8e6f5-a1b2c", "all", 1),
+        ("web.1", "web", 1),
+        ("run.4821", None, 0),
+    ],
+)
+def test_process_types_are_filtered_by_fir_and_classic_dyno_names(
+    lifecycle, tmp_path, reaper, case
+):
+    dyno, process_types, agents = case
+    built_image(lifecycle)
+    config = {"DYNOSTAT_INTERVAL": "1"}
+    if process_types is not None:
+        config["DYNOSTAT_PROCESS_TYPES"] = process_types
+    _, log_path = launch_dyno(lifecycle, tmp_path, dyno, command="sleep 1.2", **config)
+    found = reaper.wait_for_orphans(agents, timeout=1.5 if agents else 0.8)
+    assert len(found) == agents
+    assert bool(agent_lines(log_path, dyno)) == bool(agents)
+
+
+def test_disabled_at_run_time_starts_nothing_and_prints_nothing(lifecycle, tmp_path, reaper):
+    built_image(lifecycle)
+    _, log_path = launch_dyno(lifecycle, tmp_path, FIR_WEB, DYNOSTAT_DISABLE="true")
+    assert reaper.wait_for_orphans(1, timeout=0.8) == set()
+    assert log_path.read_text() == ""
+
+
+def test_the_dyno_boots_when_the_agent_cannot_start(lifecycle, tmp_path, reaper):
+    layers = built_image(lifecycle)
+    # An image whose runtime layer lost its interpreter: exec.d must still pass.
+    shutil.rmtree(layers / "runtime" / "python")
+    launched = launch(
+        layers,
+        lifecycle.app_dir,
+        process_type="web",
+        command="echo booted",
+        runtime_env=runtime_env(tmp_path, FIR_WEB),
+        log=(tmp_path / "dyno.log").open("w"),
+    )
+    assert [run.code for run in launched.exec_d] == [0]
+    assert launched.process.returncode == 0
+    assert (tmp_path / "dyno.log").read_text() == "booted\n"
+    assert reaper.wait_for_orphans(1, timeout=0.8) == set()
