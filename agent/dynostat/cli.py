@@ -210,6 +210,16 @@ def previous_restarts(env: Mapping[str, str]) -> int:
     return int(text) if text.isdigit() else 0
 
 
+def stays_out(cfg: config.Config, env: Mapping[str, str]) -> bool:
+    """Whether a launched agent (one with ``--lock``) must not run in this dyno."""
+    if cfg.lock is None:
+        return False  # run by hand: the user asked for samples
+    if cfg.disable:
+        return True
+    dyno_name = env.get("DYNO", "").strip()
+    return bool(dyno_name) and not cfg.runs_in(process_type(dyno_name))
+
+
 def main(
     argv: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
@@ -223,13 +233,11 @@ def main(
     started = time.monotonic()
 
     cfg, errors = settings(args, env)
-    identity = identify(env)
-    if cfg.lock is not None and (
-        cfg.disable or ("DYNO" in env and not cfg.runs_in(process_type(identity.source)))
-    ):
-        return 0
-
     real_stdout = stdout is None
+    # Started with fd 1 closed (sys.stdout is None): there is nobody to print for.
+    if stays_out(cfg, env) or (real_stdout and sys.stdout is None):
+        return 0
+    identity = identify(env)
     writer = LineWriter(sys.stdout.buffer if stdout is None else stdout)
     formatter = Formatter(identity.source, identity.dyno, cfg.format, cfg.metric_prefix)
     reporter = Reporter(formatter, writer)
@@ -238,27 +246,10 @@ def main(
     try:
         for fields in errors:
             reporter(fields)
-        if cfg.lock is not None:
-            try:
-                lock_fd = take_lock(cfg.lock)
-            except OSError as exc:
-                # Running unlocked risks a second agent; not running hides every metric.
-                # Two agents show up plainly in the logs, with this line to explain them.
-                reporter(
-                    {
-                        "at": "error",
-                        "event": "lock_failed",
-                        "path": cfg.lock,
-                        "reason": describe(exc),
-                    }
-                )
-            else:
-                if lock_fd is None:
-                    return 0
+        if not _locked(cfg, reporter):
+            return 0
         try:
             run(cfg, env, reporter, signals)
-        except (OutputClosed, StopRequested):
-            raise
         except Exception as exc:  # noqa: BLE001 -- a crash becomes one line and a re-exec
             return _crash(
                 exc,
@@ -279,6 +270,28 @@ def main(
         return 0
     finally:
         signals.uninstall()
+
+
+# The lock's fd: kept open (and so the lock held) for as long as the process lives.
+_lock_fd: int | None = None
+
+
+def _locked(cfg: config.Config, reporter: Reporter) -> bool:
+    """Take ``--lock`` if asked; False when another agent holds it (this one must go)."""
+    global _lock_fd  # noqa: PLW0603 -- one lock per process, held until it exits
+    if cfg.lock is None:
+        return True
+    try:
+        fd = take_lock(cfg.lock)
+    except OSError as exc:
+        # Running unlocked risks a second agent; not running hides every metric. Two agents
+        # show up plainly in the logs, with this line to explain them.
+        reporter({"at": "error", "event": "lock_failed", "path": cfg.lock, "reason": describe(exc)})
+        return True
+    if fd is None:
+        return False
+    _lock_fd = fd
+    return True
 
 
 def _crash(exc, cfg, env, reporter, signals, *, args_list, started, execve) -> int:

@@ -1,0 +1,485 @@
+"""The real ``python -m dynostat`` process: lines, flags, signals, EPIPE, the lock, crashes.
+
+Each test runs the agent as a child process on a small /proc and cgroup tree it writes into
+tmp_path, so the numbers in the lines are known exactly.
+"""
+
+from __future__ import annotations
+
+import ast
+import fcntl
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dynostat import cli
+
+AGENT = Path(__file__).resolve().parents[2] / "agent"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+MB = 1024 * 1024
+
+
+def stat_line(process: tuple[int, str, str, int, int, int]) -> str:
+    """A /proc/<pid>/stat line for (pid, comm, state, ppid, threads, rss pages)."""
+    pid, comm, state, ppid, threads, rss_pages = process
+    # proc(5) fields 3..24 (state .. rss), then the rest of a real line's tail.
+    fields = [state, ppid, pid, pid, 0, -1, 4194560, 100, 0, 0, 0, 5, 3, 0, 0, 20, 0]
+    fields += [threads, 0, 5000, 123456789, rss_pages]
+    tail = "18446744073709551615 1 1 0 0 0 0 0 4096 1256 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0"
+    return f"{pid} ({comm}) {' '.join(str(f) for f in fields)} {tail}\n"
+
+
+def make_tree(root: Path) -> tuple[str, str]:
+    """A dyno-like tree: bash, a 'gem worker' with 8 threads and two zombie children."""
+    proc, cgroup = root / "proc", root / "cgroup"
+    (proc / "self").mkdir(parents=True)
+    (proc / "loadavg").write_text("0.12 0.10 0.05 2/90 777\n")
+    (proc / "self" / "cgroup").write_text("4:pids:/\n3:memory:/\n")
+    (proc / "self" / "limits").write_text(
+        "Limit                     Soft Limit           Hard Limit           Units     \n"
+        "Max processes             256                  256                  processes \n"
+    )
+    processes = [
+        (1, "bash", "S", 0, 1, 1000),
+        (20, "gem worker", "S", 1, 8, 25600),
+        (21, "sh", "Z", 20, 1, 0),
+        (22, "sh", "Z", 20, 1, 0),
+    ]
+    for process in processes:
+        (proc / str(process[0])).mkdir()
+        (proc / str(process[0]) / "stat").write_text(stat_line(process))
+    (cgroup / "memory").mkdir(parents=True)
+    (cgroup / "memory" / "memory.stat").write_text(
+        f"cache {20 * MB}\nrss {100 * MB}\nswap 0\npgpgin 500\npgpgout 45\n"
+        f"total_cache {20 * MB}\ntotal_rss {100 * MB}\ntotal_swap 0\n"
+        "total_pgpgin 500\ntotal_pgpgout 45\n"
+    )
+    (cgroup / "memory" / "memory.limit_in_bytes").write_text(f"{512 * MB}\n")
+    (cgroup / "pids").mkdir()
+    (cgroup / "pids" / "pids.max").write_text("300\n")
+    (cgroup / "pids" / "pids.current").write_text("11\n")
+    return str(proc), str(cgroup)
+
+
+def expected_block(source: str = "web.1", dyno: str = "d-1") -> list[str]:
+    head = f"source={source} dyno={dyno}"
+    return [
+        f"{head} sample#dynostat.load_avg_1m=0.12 sample#dynostat.load_avg_5m=0.10"
+        " sample#dynostat.load_avg_15m=0.05",
+        f"{head} sample#dynostat.memory_total=120.00MB sample#dynostat.memory_rss=100.00MB"
+        " sample#dynostat.memory_cache=20.00MB sample#dynostat.memory_swap=0.00MB"
+        " sample#dynostat.memory_pgpgin=500pages sample#dynostat.memory_pgpgout=45pages"
+        " sample#dynostat.memory_quota=512.00MB",
+        f"{head} sample#dynostat.tasks=11 sample#dynostat.tasks_limit=256"
+        " sample#dynostat.processes=4 sample#dynostat.threads=11 sample#dynostat.zombies=2"
+        " sample#dynostat.agent_rss=<MB> sample#dynostat.agent_cpu=<ms>",
+        f'{head} top#zombie_parents="20/gem worker:2" top#threads="20/gem worker:8"'
+        f' top#rss="20/gem worker:{25600 * PAGE / MB:.2f}MB,1/bash:{1000 * PAGE / MB:.2f}MB"',
+    ]
+
+
+_COST = re.compile(r"agent_rss=\d+\.\d\dMB sample#dynostat\.agent_cpu=\d+\.\d\dms")
+
+
+def normalise(line: str) -> str:
+    """The agent's own cost varies run to run; everything else must match to the byte."""
+    return _COST.sub("agent_rss=<MB> sample#dynostat.agent_cpu=<ms>", line)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    return make_tree(tmp_path)
+
+
+def agent_env(**extra: str) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(AGENT),
+        "DYNO": "web.1",
+        "HEROKU_DYNO_ID": "d-1",
+    }
+    env.update(extra)
+    return {key: value for key, value in env.items() if value is not None}
+
+
+def tree_args(tree) -> list[str]:
+    return ["--proc-root", tree[0], "--cgroup-root", tree[1]]
+
+
+def run_agent(args, env=None, timeout=10.0) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dynostat", *args],
+        env=env or agent_env(),
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def start_agent(args, env=None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dynostat", *args],
+        env=env or agent_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def read_lines(child: subprocess.Popen, count: int, timeout: float = 5.0) -> list[str]:
+    """Exactly ``count`` lines from the child's stdout, failing instead of hanging."""
+    deadline = time.monotonic() + timeout
+    buffer = b""
+    fd = child.stdout.fileno()
+    while buffer.count(b"\n") < count:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"timed out; got {buffer!r}"
+        readable, _, _ = select.select([fd], [], [], remaining)
+        if readable:
+            chunk = os.read(fd, 65536)
+            assert chunk, f"agent closed stdout early; got {buffer!r}"
+            buffer += chunk
+    lines = buffer.decode().splitlines()
+    assert len(lines) == count, lines
+    return lines
+
+
+def stop(child: subprocess.Popen) -> None:
+    if child.poll() is None:
+        child.kill()
+        child.wait(5)
+
+
+# -- lines -------------------------------------------------------------------------------------
+
+
+def test_once_prints_one_sample_of_the_tree_byte_for_byte_and_exits_0(tree):
+    result = run_agent(["--once", *tree_args(tree)])
+    assert result.returncode == 0
+    assert result.stderr == b""
+    lines = [normalise(line) for line in result.stdout.decode().splitlines()]
+    assert lines == expected_block()
+
+
+def test_count_takes_that_many_samples_an_interval_apart(tree):
+    started = time.monotonic()
+    result = run_agent(["--count", "3", "--interval", "0.2", *tree_args(tree)])
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0
+    lines = [normalise(line) for line in result.stdout.decode().splitlines()]
+    assert lines == expected_block() * 3
+    assert elapsed >= 0.4  # three samples: at start, +0.2 s, +0.4 s
+
+
+def test_json_format_prints_one_parseable_object_per_interval(tree):
+    result = run_agent(["--count", "2", "--interval", "0.05", "--format", "json", *tree_args(tree)])
+    assert result.returncode == 0
+    documents = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert len(documents) == 2
+    for document in documents:
+        assert (document["source"], document["dyno"]) == ("web.1", "d-1")
+        assert document["sample"]["dynostat.tasks"] == 11
+        assert document["sample"]["dynostat.memory_total"] == 120.0
+        assert document["top"]["zombie_parents"] == [
+            {"pid": 20, "comm": "gem worker", "zombies": 2}
+        ]
+
+
+def test_bad_config_vars_print_one_error_line_each_then_sample_with_defaults(tree):
+    env = agent_env(DYNOSTAT_TOP="99", DYNOSTAT_METRIC_PREFIX="no spaces please")
+    result = run_agent(["--once", *tree_args(tree)], env=env)
+    assert result.returncode == 0
+    lines = [normalise(line) for line in result.stdout.decode().splitlines()]
+    assert lines[:2] == [
+        "source=web.1 dyno=d-1 at=error event=config_invalid var=DYNOSTAT_METRIC_PREFIX"
+        ' value="no spaces please" default=dynostat. expected="up to 64 of A-Z a-z 0-9 _ . -"',
+        "source=web.1 dyno=d-1 at=error event=config_invalid var=DYNOSTAT_TOP value=99"
+        ' default=3 expected="whole number from 1 to 20"',
+    ]
+    assert lines[2:] == expected_block()
+
+
+def test_the_metric_prefix_and_fir_dyno_names_reach_the_lines(tree):
+    env = agent_env(DYNO="web-12a34b56d-e78f9", DYNOSTAT_METRIC_PREFIX="")
+    result = run_agent(["--once", *tree_args(tree)], env=env)
+    first = result.stdout.decode().splitlines()[0]
+    assert first == (
+        "source=web-12a34b56d-e78f9 dyno=d-1 sample#load_avg_1m=0.12 sample#load_avg_5m=0.10"
+        " sample#load_avg_15m=0.05"
+    )
+
+
+def test_a_bad_command_line_exits_2_with_usage_on_stderr(tree):
+    result = run_agent(["--interval", "0"])
+    assert result.returncode == 2
+    assert result.stdout == b""
+    assert b"usage: dynostat" in result.stderr
+
+
+def test_the_running_agent_loads_neither_threading_nor_subprocess(tree):
+    # Compared with what the interpreter itself loaded at start-up (a site .pth file may
+    # import threading before any agent code runs).
+    code = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "from dynostat.cli import main\n"
+        f"status = main(['--once', *{tree_args(tree)!r}])\n"
+        "loaded = sorted(m for m in set(sys.modules) - before if m.split('.')[0] in "
+        "{'threading', 'subprocess', 'multiprocessing', 'requests', 'dynostat'})\n"
+        "print(status, loaded, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=agent_env(),
+        capture_output=True,
+        timeout=10,
+        check=False,
+    )
+    status, loaded = result.stderr.decode().strip().split(" ", 1)
+    assert status == "0"
+    modules = ast.literal_eval(loaded)
+    assert "dynostat.sampler" in modules  # the check saw the agent's own imports
+    assert [m for m in modules if not m.startswith("dynostat")] == []
+    assert "dynostat.push" not in modules  # push is off: its package is never imported
+
+
+# -- signals -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_prints_the_current_sample_and_exits_0_within_a_second(tree, signum):
+    child = start_agent(["--interval", "30", *tree_args(tree)])
+    try:
+        first = read_lines(child, 4)
+        time.sleep(0.2)  # well inside the 30 s sleep
+        sent = time.monotonic()
+        child.send_signal(signum)
+        out, err = child.communicate(timeout=5)
+        elapsed = time.monotonic() - sent
+    finally:
+        stop(child)
+    assert child.returncode == 0
+    assert elapsed < 1.0
+    assert err == b""
+    assert [normalise(line) for line in first + out.decode().splitlines()] == expected_block() * 2
+
+
+def test_sighup_is_ignored(tree):
+    child = start_agent(["--interval", "0.3", *tree_args(tree)])
+    try:
+        read_lines(child, 4)
+        child.send_signal(signal.SIGHUP)
+        read_lines(child, 4)  # the next sample still comes
+        assert child.poll() is None
+        child.send_signal(signal.SIGTERM)
+        child.communicate(timeout=5)
+    finally:
+        stop(child)
+    assert child.returncode == 0
+
+
+# -- output gone -------------------------------------------------------------------------------
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_agent_quietly_with_0(tree):
+    child = start_agent(["--interval", "0.05", *tree_args(tree)])
+    try:
+        read_lines(child, 4)
+        child.stdout.close()
+        started = time.monotonic()
+        child.wait(timeout=5)
+        waited = time.monotonic() - started
+        err = child.stderr.read()
+    finally:
+        stop(child)
+    assert child.returncode == 0
+    assert err == b""  # no traceback, no "Exception ignored"
+    assert waited < 1.0  # it noticed at its next write, not after spinning
+
+
+def test_a_pipe_into_head_ends_the_agent_with_0(tree):
+    agent_cmd = " ".join([sys.executable, "-m", "dynostat", "--interval", "0.01", *tree_args(tree)])
+    result = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {agent_cmd} | head -n 2"],
+        env=agent_env(),
+        capture_output=True,
+        timeout=10,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert len(result.stdout.splitlines()) == 2
+    assert result.stderr == b""
+
+
+def test_started_with_stdout_closed_it_exits_0_without_a_word(tree):
+    result = subprocess.run(
+        [
+            "sh",
+            "-c",
+            'exec "$0" -m dynostat --interval 0.01 "$@" >&-',
+            sys.executable,
+            *tree_args(tree),
+        ],
+        env=agent_env(),
+        capture_output=True,
+        timeout=10,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (0, b"")
+
+
+# -- the lock and the launched mode ------------------------------------------------------------
+
+
+def test_a_second_agent_on_the_same_lock_exits_0_silently(tree, tmp_path):
+    lock = str(tmp_path / "dynostat.lock")
+    first = start_agent(["--interval", "30", "--lock", lock, *tree_args(tree)])
+    try:
+        read_lines(first, 4)  # the first one holds the lock and samples
+        second = run_agent(["--interval", "30", "--lock", lock, *tree_args(tree)], timeout=5)
+        assert (second.returncode, second.stdout, second.stderr) == (0, b"", b"")
+        assert first.poll() is None
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=5)
+        stop(first)
+    # Once the holder is gone the lock is free again.
+    third = run_agent(["--once", "--lock", lock, *tree_args(tree)])
+    assert third.returncode == 0 and b"load_avg_1m" in third.stdout
+
+
+def test_a_lock_held_by_any_process_keeps_the_agent_out(tree, tmp_path):
+    lock = tmp_path / "held.lock"
+    with open(lock, "w") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        result = run_agent(["--once", "--lock", str(lock), *tree_args(tree)])
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+
+
+def test_a_lock_that_cannot_be_taken_is_reported_and_the_agent_still_samples(tree, tmp_path):
+    missing_dir = tmp_path / "no" / "such" / "dir" / "x.lock"
+    result = run_agent(["--once", "--lock", str(missing_dir), *tree_args(tree)])
+    assert result.returncode == 0
+    lines = result.stdout.decode().splitlines()
+    assert lines[0].startswith(
+        f"source=web.1 dyno=d-1 at=error event=lock_failed path={missing_dir}"
+        ' reason="FileNotFoundError: [Errno 2] No such file or directory'
+    )
+    assert [normalise(line) for line in lines[1:]] == expected_block()
+
+
+@pytest.mark.parametrize(
+    ("env_extra", "runs"),
+    [
+        ({"DYNOSTAT_DISABLE": "true"}, False),
+        ({"DYNOSTAT_DISABLE": "1"}, False),
+        ({"DYNO": "run.4821"}, False),
+        ({"DYNO": "release.1"}, False),
+        ({"DYNO": "scheduler.1"}, False),
+        ({"DYNO": "worker-5d8f9c7b4-x2x9z", "DYNOSTAT_PROCESS_TYPES": "web"}, False),
+        ({"DYNO": "web-12a34b56d-e78f9", "DYNOSTAT_PROCESS_TYPES": "web"}, True),
+        ({"DYNO": "run.4821", "DYNOSTAT_PROCESS_TYPES": "all"}, True),
+        ({"DYNOSTAT_DISABLE": "false"}, True),
+    ],
+)
+def test_launched_with_a_lock_it_honours_disable_and_process_types(tree, tmp_path, env_extra, runs):
+    lock = str(tmp_path / "x.lock")
+    result = run_agent(["--once", "--lock", lock, *tree_args(tree)], env=agent_env(**env_extra))
+    assert result.returncode == 0
+    assert result.stderr == b""
+    assert (b"load_avg_1m" in result.stdout) is runs
+    if not runs:
+        assert result.stdout == b""
+
+
+def test_run_by_hand_it_samples_even_in_a_one_off_dyno(tree):
+    result = run_agent(["--once", *tree_args(tree)], env=agent_env(DYNO="run.1"))
+    assert b"source=run.1 " in result.stdout
+
+
+# -- crashes -----------------------------------------------------------------------------------
+
+CRASHING = (
+    "import sys\n"
+    "import dynostat.cli as cli\n"
+    "def crash(*args, **kwargs):\n"
+    "    raise RuntimeError('the loop broke')\n"
+    "cli.run = crash\n"
+    "sys.exit(cli.main(sys.argv[1:]))\n"
+)
+
+
+def test_a_crash_prints_one_line_and_reexecutes_a_fresh_agent_after_one_interval(tree):
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", CRASHING, "--interval", "0.3", "--count", "1", *tree_args(tree)],
+        env=agent_env(),
+        capture_output=True,
+        timeout=10,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0
+    assert result.stderr == b""
+    lines = result.stdout.decode().splitlines()
+    assert lines[0] == (
+        'source=web.1 dyno=d-1 at=error event=agent_crash reason="RuntimeError: the loop broke"'
+        " restarts=0 restart_in=0.3s"
+    )
+    # The replacement is the real `python -m dynostat` with the same arguments.
+    assert [normalise(line) for line in lines[1:]] == expected_block()
+    assert elapsed >= 0.3
+
+
+def test_repeated_crashes_back_off(tree):
+    result = subprocess.run(
+        [sys.executable, "-c", CRASHING, "--interval", "0.05", "--count", "1", *tree_args(tree)],
+        env=agent_env(DYNOSTAT_RESTARTS="3"),
+        capture_output=True,
+        timeout=10,
+        check=False,
+    )
+    first = result.stdout.decode().splitlines()[0]
+    assert first.endswith(" restarts=3 restart_in=0.4s")
+
+
+def test_a_stop_signal_during_the_restart_wait_exits_0(tree):
+    child = subprocess.Popen(
+        [sys.executable, "-c", CRASHING, "--interval", "30", *tree_args(tree)],
+        env=agent_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        (line,) = read_lines(child, 1)
+        assert "event=agent_crash" in line
+        sent = time.monotonic()
+        child.send_signal(signal.SIGTERM)
+        child.communicate(timeout=5)
+        assert time.monotonic() - sent < 1.0
+    finally:
+        stop(child)
+    assert child.returncode == 0
+
+
+def test_the_restart_wait_doubles_up_to_an_hour_and_resets_after_a_healthy_run():
+    assert [cli.restart_wait(20, n) for n in range(4)] == [20, 40, 80, 160]
+    assert cli.restart_wait(20, 50) == cli.MAX_RESTART_WAIT_S
+    assert cli.previous_restarts({"DYNOSTAT_RESTARTS": "x"}) == 0
+    assert cli.previous_restarts({"DYNOSTAT_RESTARTS": "4"}) == 4
+
+
+def test_the_restart_command_is_the_same_agent_with_the_same_arguments():
+    command = cli.restart_command(["--interval", "5", "--lock", "/tmp/a b"])
+    assert command[0] == sys.executable
+    assert command[-6:] == ["-m", "dynostat", "--interval", "5", "--lock", "/tmp/a b"]
+    env = cli.restart_env({"PYTHONPATH": "/x", "DYNO": "web.1"}, 2)
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(AGENT), "/x"]
+    assert (env["DYNO"], env["DYNOSTAT_RESTARTS"]) == ("web.1", "2")
