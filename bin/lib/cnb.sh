@@ -102,22 +102,16 @@ function cnb::layer_metadata() {
 	return 1
 }
 
-# Prints "URL SHA256" of the CPython this build installs: the mirror named by
-# DYNOSTAT_PYTHON_URL and DYNOSTAT_PYTHON_SHA256 in ENV_DIR, else the buildpack's pin. Only
-# used to tell whether a cached runtime layer still fits; python::install_standalone decides
-# (and complains about a half-set mirror) when it does not.
-# Usage: cnb::wanted_python ENV_DIR
-function cnb::wanted_python() {
-	local env_dir="${1}"
-	local url sha256 arch
-
-	if url="$(config::read "${env_dir}" DYNOSTAT_PYTHON_URL)" \
-		&& sha256="$(config::read "${env_dir}" DYNOSTAT_PYTHON_SHA256)"; then
-		echo "${url} ${sha256}"
-		return 0
-	fi
-	arch="$(uname -m)"
-	python::standalone_pin "${arch}" || echo "none none"
+# The machine name (as `uname -m` and python-build-standalone spell it) of the CNB target
+# architecture the lifecycle builds for; this machine's own when the lifecycle names none.
+# Usage: cnb::machine_arch
+function cnb::machine_arch() {
+	case "${CNB_TARGET_ARCH:-}" in
+	amd64) echo "x86_64" ;;
+	arm64) echo "aarch64" ;;
+	"") uname -m ;;
+	*) echo "${CNB_TARGET_ARCH}" ;;
+	esac
 }
 
 # The runtime layer: the agent's CPython and its optional dependencies. Reused as it is when
@@ -136,10 +130,9 @@ function cnb::runtime_layer() {
 	local requirements="${buildpack_dir}/requirements/push.txt"
 	local arch wanted cached sha256 requirements_sha256 version
 
-	arch="${CNB_TARGET_ARCH:-}"
-	[[ -n "${arch}" ]] || arch="$(uname -m)"
-	wanted="$(cnb::wanted_python "${env_dir}")"
-	sha256="${wanted#* }"
+	arch="$(cnb::machine_arch)"
+	# An unset or half-set mirror leaves this empty; python::install_standalone then says why.
+	sha256="$(python::standalone_sha256 "${env_dir}" "${arch}" || true)"
 	requirements_sha256="$(sha256sum <"${requirements}")"
 	requirements_sha256="${requirements_sha256%% *}"
 	cached="sha256=$(cnb::layer_metadata "${layer_toml}" sha256 || true)"
@@ -155,7 +148,8 @@ function cnb::runtime_layer() {
 	else
 		rm -rf -- "${layer_dir}"
 		mkdir -p "${layer_dir}"
-		python::install_standalone "${env_dir}" "${scratch_dir}" "${layer_dir}/python" || return 1
+		# No cache directory: the archive is removed once extracted, the layer is the cache.
+		python::install_standalone "${env_dir}" "${arch}" "${layer_dir}/python" || return 1
 		version="$(python::version "${layer_dir}/python/bin/python3")"
 		output::detail "Installed CPython ${version}, pruned to what the agent needs"
 		deps::install "${layer_dir}/python/bin/python3" "${requirements}" \

@@ -287,3 +287,31 @@ def test_the_dyno_boots_when_the_agent_cannot_start(lifecycle, tmp_path, reaper)
     assert launched.process.returncode == 0
     assert (tmp_path / "dyno.log").read_text() == "booted\n"
     assert reaper.wait_for_orphans(1, timeout=0.8) == set()
+
+
+def test_a_new_target_architecture_replaces_the_cached_runtime(lifecycle, download_server):
+    assert lifecycle.build().returncode == 0
+    lifecycle.target["CNB_TARGET_ARCH"] = (
+        "arm64" if lifecycle.target["CNB_TARGET_ARCH"] == ("amd64") else "amd64"
+    )
+    rebuilt = lifecycle.build()
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert len(download_server.requests) == 2
+    expected = {"amd64": "x86_64", "arm64": "aarch64"}[lifecycle.target["CNB_TARGET_ARCH"]]
+    assert lifecycle.cache["runtime"].toml["metadata"]["arch"] == expected
+
+
+@pytest.mark.parametrize(
+    ("target_arch", "machine"), [("amd64", "x86_64"), ("arm64", "aarch64"), ("", None)]
+)
+def test_the_cnb_target_architecture_names_the_standalone_cpython_to_install(target_arch, machine):
+    named = subprocess.run(
+        ["bash", "-c", "source bin/lib/cnb.sh && cnb::machine_arch"],
+        cwd=REPO,
+        env={"PATH": os.environ["PATH"], "CNB_TARGET_ARCH": target_arch},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    expected = machine or os.uname().machine
+    assert named.stdout == f"{expected}\n"
