@@ -1,4 +1,4 @@
-"""Test endpoints on 127.0.0.1 that stop by themselves: a scripted HTTP receiver.
+"""Test endpoints on 127.0.0.1 that stop by themselves: a scripted HTTP(S) receiver.
 
 The receiver answers each request from a script (a status, a hang, a slow drip, garbage
 bytes) and records every request it reads, with the time its body arrived.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ class Reply:
 class Receiver:
     """An HTTP endpoint on 127.0.0.1 answering from a script; see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[Received] = []
         self.script: list[Reply] = []  # one per request, in order; then ``default``
         self.default = Reply()
@@ -75,8 +76,11 @@ class Receiver:
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._server.timeout = 0.05
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 

@@ -1,0 +1,96 @@
+"""HTTPS endpoints: certificates are checked, and the deadline holds inside TLS too.
+
+Collectors are usually reached over HTTPS, where the bytes are read by the TLS layer rather
+than the plain socket; a drip there must be cut at the deadline just the same.
+"""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+import time
+
+import pytest
+from push_sample import DYNO, SOURCE, take_sample
+from push_servers import Receiver, Reply
+
+from dynostat.push import make_sink
+
+INTERVAL = 2.0
+BUDGET = 1.0
+SLACK = 0.35
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a throwaway certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return key, cert
+
+
+@pytest.fixture
+def tls_receiver(certificate):
+    key, cert = certificate
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    running = Receiver(tls=context)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def tls_sink(url: str, reports: list, trusted_cert=None):
+    sink = make_sink({"DYNOSTAT_URL": url + "/v1/metrics"}, INTERVAL, reports.append)
+    if trusted_cert is not None:
+        # The agent trusts the system's CAs; the test's own throwaway CA stands in for them.
+        sink._transport._session.verify = str(trusted_cert)
+    return sink
+
+
+def test_a_certificate_nobody_signed_is_refused_as_a_tls_failure(tls_receiver):
+    reports: list = []
+    sink = tls_sink(tls_receiver.url, reports)
+
+    started = time.monotonic()
+    sink.send(take_sample(), SOURCE, DYNO)
+
+    assert time.monotonic() - started < BUDGET
+    assert [(r["event"], r["reason"]) for r in reports] == [("push_failed", "tls")]
+    assert sink.buffered == 1
+    assert tls_receiver.requests == []
+
+
+def test_a_trusted_endpoint_receives_the_sample_over_tls(tls_receiver, certificate):
+    reports: list = []
+    sink = tls_sink(tls_receiver.url, reports, trusted_cert=certificate[1])
+
+    sink.send(take_sample(), SOURCE, DYNO)
+    sink.send(take_sample(), SOURCE, DYNO)
+
+    assert reports == []
+    assert sink.buffered == 0
+    assert len(tls_receiver.requests) == 2
+
+
+def test_a_slow_drip_inside_tls_is_cut_at_the_deadline(tls_receiver, certificate):
+    tls_receiver.default = Reply(200, body=b"{}", drip_every=0.2)
+    reports: list = []
+    sink = tls_sink(tls_receiver.url, reports, trusted_cert=certificate[1])
+
+    started = time.monotonic()
+    sink.send(take_sample(), SOURCE, DYNO)
+    duration = time.monotonic() - started
+
+    assert BUDGET - 0.05 <= duration < BUDGET + SLACK
+    assert [(r["event"], r["reason"]) for r in reports] == [("push_failed", "timeout")]
+    assert sink.buffered == 1
