@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
-from typing import Callable
+from collections.abc import Callable, Hashable
 
 from dynostat.output import Quantity, megabytes
 from dynostat.sample import Culprit, Sample

@@ -17,13 +17,11 @@ another agent holds the lock; 2 for a bad command line. An unexpected crash prin
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import IO
 
 from dynostat import __version__, config
 from dynostat.alerts import Alerts
@@ -32,6 +30,10 @@ from dynostat.loop import Agent, Reporter, Schedule, Signals, StopRequested, des
 from dynostat.output import Formatter, LineWriter, OutputClosed
 from dynostat.selfcost import SelfCost
 
+TYPE_CHECKING = False  # typing costs memory at run time; only type checkers read these
+if TYPE_CHECKING:
+    from typing import IO
+
 # How many crash re-executions happened in a row; read back by the re-executed agent.
 RESTARTS_VAR = "DYNOSTAT_RESTARTS"
 # A run that lasted this long before crashing counts as healthy: the back-off starts over.
@@ -39,29 +41,101 @@ HEALTHY_RUN_S = 600.0
 MAX_RESTART_WAIT_S = 3600.0
 
 
-def _interval(text: str) -> float:
+def check_interval(text: str) -> float:
+    """``--interval``: seconds, 0.01 to 3600 (finer than the config var, for benchmarks)."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise ValueError(f"not a number of seconds: {text!r}") from None
     if not config.MIN_CLI_INTERVAL <= value <= config.MAX_INTERVAL:
-        raise argparse.ArgumentTypeError(
+        raise ValueError(
             f"must be from {config.MIN_CLI_INTERVAL} to {config.MAX_INTERVAL:g} seconds"
         )
     return value
 
 
-def _count(text: str) -> int:
+def check_count(text: str) -> int:
+    """``--count``: a whole number of samples, 1 or more."""
     try:
         value = int(text, 10)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        raise ValueError(f"not a whole number: {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
+        raise ValueError("must be 1 or more")
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def check_format(text: str) -> str:
+    if text not in config.FORMATS:
+        raise ValueError(f"must be one of {', '.join(config.FORMATS)}")
+    return text
+
+
+# Flag -> (destination, check) for the flags that take a value.
+_VALUE_FLAGS = {
+    "--interval": ("interval", check_interval),
+    "--count": ("count", check_count),
+    "--format": ("format", check_format),
+    "--proc-root": ("proc_root", str),
+    "--cgroup-root": ("cgroup_root", str),
+    "--lock": ("lock", str),
+}
+
+
+def parse_args(argv: Sequence[str]) -> dict[str, object]:
+    """The flags as a dict of destinations (None for flags not given).
+
+    The common, well-formed command lines are read directly: argparse alone costs more
+    than a megabyte of the agent's memory (on Python 3.9 it even loads shutil, bz2, lzma
+    and threading just to ask the terminal's width), which a dyno pays every second of
+    its life. Anything else (``--help``, ``--version``, an error, an abbreviation) goes to
+    the full argparse parser, which gives the usual usage text and exits 2 on errors.
+    """
+    flags = _parse_plain(argv)
+    if flags is None:
+        return vars(build_parser().parse_args(argv))
+    return flags
+
+
+def _parse_plain(argv: Sequence[str]) -> dict[str, object] | None:
+    flags: dict[str, object] = {dest: None for dest, _ in _VALUE_FLAGS.values()}
+    flags["once"] = False
+    position = 0
+    while position < len(argv):
+        arg = argv[position]
+        position += 1
+        if arg == "--once":
+            flags["once"] = True
+            continue
+        name, equals, value = arg.partition("=")
+        if name not in _VALUE_FLAGS:
+            return None
+        if not equals:
+            if position >= len(argv):
+                return None
+            value = argv[position]
+            position += 1
+        dest, check = _VALUE_FLAGS[name]
+        try:
+            flags[dest] = check(value)
+        except ValueError:
+            return None
+    return flags
+
+
+def build_parser():
+    """The full argparse parser: help, version, abbreviations and error messages."""
+    import argparse  # noqa: PLC0415 -- see parse_args
+
+    def argparse_type(check):
+        def convert(text: str):
+            try:
+                return check(text)
+            except ValueError as exc:
+                raise argparse.ArgumentTypeError(str(exc)) from None
+
+        return convert
+
     parser = argparse.ArgumentParser(
         prog="dynostat",
         description="Sample a dyno's memory, load, tasks, threads and zombies; print logfmt "
@@ -69,12 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--interval",
-        type=_interval,
+        type=argparse_type(check_interval),
         metavar="S",
         help="seconds between samples (default DYNOSTAT_INTERVAL or 20; "
         "0.01 to 3600 here, 1 to 3600 in the config var)",
     )
-    parser.add_argument("--count", type=_count, metavar="N", help="take N samples, then exit")
+    parser.add_argument(
+        "--count", type=argparse_type(check_count), metavar="N", help="take N samples, then exit"
+    )
     parser.add_argument("--once", action="store_true", help="take one sample, then exit")
     parser.add_argument("--format", choices=config.FORMATS, help="output format")
     parser.add_argument("--proc-root", metavar="DIR", help="procfs to read (default /proc)")
@@ -90,18 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def settings(args: argparse.Namespace, env: Mapping[str, str]):
+def settings(flags: Mapping[str, object], env: Mapping[str, str]):
     """(config after vars and flags, the config_invalid error fields to print)."""
     base, errors = config.from_env(env)
-    flags = {
-        "interval": args.interval,
-        "count": 1 if args.once else args.count,
-        "format": args.format,
-        "proc_root": args.proc_root,
-        "cgroup_root": args.cgroup_root,
-        "lock": args.lock,
+    overrides = {
+        "interval": flags["interval"],
+        "count": 1 if flags["once"] else flags["count"],
+        "format": flags["format"],
+        "proc_root": flags["proc_root"],
+        "cgroup_root": flags["cgroup_root"],
+        "lock": flags["lock"],
     }
-    return config.with_flags(base, flags), errors
+    return config.with_flags(base, overrides), errors
 
 
 def take_lock(path: str) -> int | None:
@@ -228,11 +304,11 @@ def main(
 ) -> int:
     """Run the agent; returns the exit status (see the module docstring)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(args_list)
+    flags = parse_args(args_list)
     env = os.environ if env is None else env
     started = time.monotonic()
 
-    cfg, errors = settings(args, env)
+    cfg, errors = settings(flags, env)
     real_stdout = stdout is None
     # Started with fd 1 closed (sys.stdout is None): there is nobody to print for.
     if stays_out(cfg, env) or (real_stdout and sys.stdout is None):

@@ -9,10 +9,8 @@ URL, its headers) are never printed.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Callable
+from collections import namedtuple
+from collections.abc import Callable, Mapping
 
 DEFAULT_INTERVAL = 20.0
 MIN_INTERVAL = 1.0
@@ -33,8 +31,12 @@ FORMATS = ("logfmt", "json")
 # Variables whose value may carry a credential; a bad value is named, never shown.
 SECRET_VARS = frozenset({"DYNOSTAT_URL", "DYNOSTAT_PUSH_HEADERS"})
 
-_PROCESS_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
-_METRIC_PREFIX = re.compile(r"[A-Za-z0-9_.-]{0,64}\Z")
+# Plain character sets rather than regular expressions: the re module would cost the agent
+# several hundred kilobytes of memory for two checks made once at start.
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_PROCESS_TYPE_CHARS = _ALNUM | frozenset("_-")
+_METRIC_PREFIX_CHARS = _ALNUM | frozenset("_.-")
+MAX_PREFIX_CHARS = 64
 
 # How much of a bad value an error line shows: enough to recognise a typo.
 _SHOWN_VALUE_CHARS = 100
@@ -42,24 +44,30 @@ _SHOWN_VALUE_CHARS = 100
 Fields = dict[str, object]
 
 
-@dataclass(frozen=True)
-class Config:
+# Field -> default. A namedtuple rather than a dataclass: dataclasses (with inspect, ast,
+# dis and re behind it) would cost the agent megabytes of memory for one settings record.
+_CONFIG_DEFAULTS = {
+    "disable": False,
+    "interval": DEFAULT_INTERVAL,
+    # None means the default rule (every type but run, release, scheduler).
+    "process_types": None,
+    "format": "logfmt",
+    "metric_prefix": "dynostat.",
+    "warn_tasks_pct": 80,
+    "warn_memory_pct": 90,
+    "top": DEFAULT_TOP,
+    "push": False,  # DYNOSTAT_URL is set; the push package reads the rest itself
+    "count": None,  # samples to take before exiting; None = until stopped
+    "proc_root": "/proc",
+    "cgroup_root": "/sys/fs/cgroup",
+    "lock": None,
+}
+
+
+class Config(namedtuple("Config", list(_CONFIG_DEFAULTS), defaults=_CONFIG_DEFAULTS.values())):
     """The agent's settings after config vars and flags; every field valid by construction."""
 
-    disable: bool = False
-    interval: float = DEFAULT_INTERVAL
-    # None means the default rule (every type but run, release, scheduler).
-    process_types: frozenset[str] | None = None
-    format: str = "logfmt"
-    metric_prefix: str = "dynostat."
-    warn_tasks_pct: int = 80
-    warn_memory_pct: int = 90
-    top: int = DEFAULT_TOP
-    push: bool = False  # DYNOSTAT_URL is set; the push package reads the rest itself
-    count: int | None = None  # samples to take before exiting; None = until stopped
-    proc_root: str = "/proc"
-    cgroup_root: str = "/sys/fs/cgroup"
-    lock: str | None = None
+    __slots__ = ()
 
     def runs_in(self, process_type: str) -> bool:
         """Whether DYNOSTAT_PROCESS_TYPES lets the agent run in dynos of this process type."""
@@ -101,7 +109,7 @@ def _parse_int(text: str, low: int, high: int) -> int | None:
 
 def _parse_process_types(text: str) -> frozenset[str] | None:
     names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names or not all(_PROCESS_TYPE.match(name) for name in names):
+    if not names or not all(_is_process_type(name) for name in names):
         return None
     return frozenset(name.lower() if name.lower() == ALL_TYPES else name for name in names)
 
@@ -111,8 +119,15 @@ def _parse_format(text: str) -> str | None:
     return lowered if lowered in FORMATS else None
 
 
+def _is_process_type(name: str) -> bool:
+    """Heroku process type names: letters, digits, ``_`` and ``-``, starting alphanumeric."""
+    return name[:1] in _ALNUM and set(name) <= _PROCESS_TYPE_CHARS
+
+
 def _parse_prefix(text: str) -> str | None:
-    return text if _METRIC_PREFIX.match(text) else None
+    if len(text) <= MAX_PREFIX_CHARS and set(text) <= _METRIC_PREFIX_CHARS:
+        return text
+    return None
 
 
 # (variable, Config field, parser, default as the error line shows it, what is expected)
@@ -198,4 +213,4 @@ def from_env(env: Mapping[str, str]) -> tuple[Config, list[Fields]]:
 def with_flags(config: Config, flags: Mapping[str, object]) -> Config:
     """The config with every command-line flag that was given (not None) taking precedence."""
     given = {name: value for name, value in flags.items() if value is not None}
-    return replace(config, **given)  # type: ignore[arg-type]
+    return config._replace(**given)

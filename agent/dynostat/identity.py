@@ -16,15 +16,14 @@ hostname, which on a dyno identifies the container too.
 from __future__ import annotations
 
 import os
+from collections import namedtuple
 from collections.abc import Mapping
-from typing import NamedTuple
 
 LOCAL_SOURCE = "local"
 
 
-class Identity(NamedTuple):
-    source: str
-    dyno: str
+# (source, dyno): what starts every line.
+Identity = namedtuple("Identity", ["source", "dyno"])
 
 
 def identify(env: Mapping[str, str]) -> Identity:

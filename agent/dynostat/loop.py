@@ -23,8 +23,7 @@ import os
 import select
 import signal
 import time
-from collections.abc import Mapping
-from typing import Callable
+from collections.abc import Callable, Mapping
 
 from dynostat import logfmt
 from dynostat.alerts import WARN_EVERY_S, Alerts, RateLimiter
@@ -117,7 +116,7 @@ class Schedule:
         self,
         interval: float,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], bool] | None = None,  # type: ignore[assignment]
+        sleep: Callable[[float], bool] | None = None,
         stopping: Callable[[], bool] = lambda: False,
     ):
         self.interval = interval

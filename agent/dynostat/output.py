@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import IO, Union
 
 from dynostat import logfmt
 from dynostat.logfmt import MAX_LINE_BYTES
@@ -25,7 +23,11 @@ from dynostat.sample import Culprit, Sample
 
 BYTES_PER_MB = 1024 * 1024
 
-Number = Union[int, float]
+TYPE_CHECKING = False  # typing costs memory at run time; only type checkers read these
+if TYPE_CHECKING:
+    from typing import IO, Union
+
+    Number = Union[int, float]
 
 
 class OutputClosed(BaseException):
@@ -36,12 +38,25 @@ class OutputClosed(BaseException):
     """
 
 
-@dataclass(frozen=True)
 class Quantity:
     """A number with its unit: ``211.52MB`` in logfmt, ``211.52`` in JSON."""
 
-    value: Number
-    unit: str
+    __slots__ = ("unit", "value")
+
+    def __init__(self, value: Number, unit: str) -> None:
+        self.value = value
+        self.unit = unit
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Quantity):
+            return NotImplemented
+        return (self.value, self.unit) == (other.value, other.unit)
+
+    def __hash__(self) -> int:
+        return hash((self.value, self.unit))
+
+    def __repr__(self) -> str:
+        return f"Quantity({self.value!r}, {self.unit!r})"
 
     def logfmt(self) -> str:
         if isinstance(self.value, float):

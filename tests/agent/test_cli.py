@@ -223,7 +223,7 @@ def test_a_bad_command_line_exits_2_with_usage_on_stderr(tree):
     assert b"usage: dynostat" in result.stderr
 
 
-def test_the_running_agent_loads_neither_threading_nor_subprocess(tree):
+def test_the_running_agent_loads_no_threading_subprocess_requests_or_argparse(tree):
     # Compared with what the interpreter itself loaded at start-up (a site .pth file may
     # import threading before any agent code runs).
     code = (
@@ -232,7 +232,7 @@ def test_the_running_agent_loads_neither_threading_nor_subprocess(tree):
         "from dynostat.cli import main\n"
         f"status = main(['--once', *{tree_args(tree)!r}])\n"
         "loaded = sorted(m for m in set(sys.modules) - before if m.split('.')[0] in "
-        "{'threading', 'subprocess', 'multiprocessing', 'requests', 'dynostat'})\n"
+        "{'threading', 'subprocess', 'multiprocessing', 'requests', 'argparse', 'dynostat'})\n"
         "print(status, loaded, file=sys.stderr)\n"
     )
     result = subprocess.run(

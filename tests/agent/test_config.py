@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dynostat import config
-from dynostat.cli import build_parser, settings
+from dynostat.cli import build_parser, parse_args, settings
 from dynostat.output import Formatter
 
 
@@ -170,7 +170,7 @@ def test_process_types_decide_where_the_agent_runs(spec, runs, skips):
 
 
 def parse(argv, env=None):
-    return settings(build_parser().parse_args(argv), env or {})
+    return settings(parse_args(argv), env or {})
 
 
 def test_flags_override_config_vars():
@@ -208,7 +208,7 @@ def test_the_command_line_accepts_intervals_down_to_a_hundredth_of_a_second():
 )
 def test_a_bad_command_line_exits_2_with_usage(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        build_parser().parse_args(argv)
+        parse_args(argv)
     assert exit_info.value.code == 2
     assert "usage: dynostat" in capsys.readouterr().err
 
@@ -217,3 +217,29 @@ def test_once_is_a_count_of_one_and_count_and_lock_are_kept():
     assert parse(["--once"])[0].count == 1
     assert parse(["--count", "5", "--lock", "/tmp/x.lock"])[0].count == 5
     assert parse(["--count", "5", "--lock", "/tmp/x.lock"])[0].lock == "/tmp/x.lock"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--once"],
+        ["--interval", "0.01", "--count", "3"],
+        ["--interval=5", "--format=json", "--lock", "/tmp/a b.lock"],
+        ["--proc-root", "/p", "--cgroup-root=/c", "--once", "--count", "9"],
+        ["--format", "logfmt", "--lock=/tmp/x"],
+    ],
+)
+def test_the_direct_reader_and_argparse_agree_on_every_well_formed_command_line(argv):
+    assert parse_args(argv) == vars(build_parser().parse_args(argv))
+
+
+def test_argparse_still_serves_abbreviations_help_and_version(capsys):
+    assert parse_args(["--int", "2"])["interval"] == 2.0
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--help"])
+    assert exit_info.value.code == 0
+    assert "--interval S" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        parse_args(["--version"])
+    assert capsys.readouterr().out.startswith("dynostat ")
