@@ -257,7 +257,9 @@ class Agent:
             if signals is not None:
                 signals.interruptible = False
         if failure is not None:
-            self.reporter({"at": "error", "event": "push_failed", "reason": describe(failure)})
+            # Only the exception's type: an HTTP library's message quotes the URL, and the URL
+            # may carry credentials.
+            self.reporter({"at": "error", "event": "push_failed", "reason": type(failure).__name__})
 
 
 __all__ = ["Agent", "OutputClosed", "Reporter", "Schedule", "Signals", "StopRequested", "describe"]

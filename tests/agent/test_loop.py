@@ -249,7 +249,8 @@ def test_a_failing_sink_costs_one_line_not_the_samples():
     schedule(clock).run(agent.tick, count=2)
     text = stream.getvalue().decode()
     assert text.count("load_avg_1m") == 2
-    assert text.count('event=push_failed reason="RuntimeError: sink bug"') == 1
+    assert text.count("event=push_failed reason=RuntimeError\n") == 1
+    assert "sink bug" not in text  # a message may quote a URL with credentials in it
 
 
 def test_the_last_sample_before_a_stop_is_printed_but_not_pushed():
