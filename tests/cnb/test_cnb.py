@@ -248,6 +248,9 @@ def test_a_second_launch_in_the_same_dyno_starts_no_second_agent(lifecycle, tmp_
         ("release-7c9d8e6f5-a1b2c", "all", 1),
         ("web.1", "web", 1),
         ("run.4821", None, 0),
+        # The shell launcher reads this one-off name as type "run-4821" and starts the agent,
+        # which reads it as "run" and leaves at once, silently.
+        ("run-4821", None, 0),
     ],
 )
 def test_process_types_are_filtered_by_fir_and_classic_dyno_names(
