@@ -26,8 +26,8 @@ readonly CNB_RUNTIME_LAYOUT=1
 # DYNOSTAT_DISABLE does not fail detection: it is a run-time switch that a config var change
 # flips without a rebuild (the exec.d program reads it at boot), and on Fir the buildpacks an
 # app lists form one group in which every member is required, so a 100 here would fail the
-# app's whole build rather than leave dynostat out. Lifecycles before platform API 0.12 do
-# not match [[targets]] against the image themselves, hence the check here.
+# app's whole build rather than leave dynostat out. Older lifecycles do not match
+# [[targets]] against the image themselves, hence the check here.
 # Usage: cnb::detect  (prints why and returns 100 on a target we cannot serve)
 function cnb::detect() {
 	local os="${CNB_TARGET_OS:-linux}"
