@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dynostat import config
 from dynostat.cli import build_parser, parse_args, settings
@@ -243,3 +245,28 @@ def test_argparse_still_serves_abbreviations_help_and_version(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--version"])
     assert capsys.readouterr().out.startswith("dynostat ")
+
+
+VARS = [
+    "DYNOSTAT_DISABLE",
+    "DYNOSTAT_INTERVAL",
+    "DYNOSTAT_PROCESS_TYPES",
+    "DYNOSTAT_FORMAT",
+    "DYNOSTAT_METRIC_PREFIX",
+    "DYNOSTAT_WARN_TASKS_PCT",
+    "DYNOSTAT_WARN_MEMORY_PCT",
+    "DYNOSTAT_TOP",
+]
+
+
+@given(st.dictionaries(st.sampled_from(VARS), st.text()))
+def test_any_environment_gives_a_valid_config_and_at_most_one_line_per_variable(env):
+    cfg, errors = config.from_env(env)
+    assert 1 <= cfg.interval <= 3600
+    assert cfg.format in config.FORMATS
+    assert 1 <= cfg.top <= config.MAX_TOP
+    assert 1 <= cfg.warn_tasks_pct <= 100 and 1 <= cfg.warn_memory_pct <= 100
+    assert len(errors) == len({e["var"] for e in errors}) <= len(env)
+    formatter = Formatter("web.1", "d")
+    for fields in errors:
+        assert "\n" not in formatter.event_line(fields)

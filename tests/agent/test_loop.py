@@ -15,6 +15,7 @@ from dynostat.alerts import Alerts
 from dynostat.loop import Agent, Reporter, Schedule, Signals, StopRequested
 from dynostat.output import Formatter, LineWriter
 from dynostat.sample import Culprit, LoadAvg, Sample, Tasks
+from dynostat.selfcost import SelfCost, parse_statm_rss
 
 AGENT_DIR = Path(__file__).resolve().parents[2] / "agent" / "dynostat"
 
@@ -405,3 +406,50 @@ def test_the_import_check_catches_each_kind_of_offender():
         "os.fork",
         "os.posix_spawn",
     ]
+
+
+# -- the agent's own cost ---------------------------------------------------------------------
+
+
+def vm_rss_bytes() -> int:
+    """This process's resident memory from /proc/self/status, a different file than statm."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS line")
+
+
+def test_agent_rss_is_this_process_s_resident_memory():
+    cost = SelfCost()
+    before, measured, after = vm_rss_bytes(), cost.rss(), vm_rss_bytes()
+    assert measured is not None
+    # statm and status are read a moment apart; allow a few pages of movement between them.
+    assert min(before, after) - 64 * 1024 <= measured <= max(before, after) + 64 * 1024
+
+
+def test_agent_rss_is_left_out_where_there_is_no_proc(tmp_path):
+    assert SelfCost(statm_path=str(tmp_path / "missing")).rss() is None
+    assert parse_statm_rss(b"garbage", 4096) is None
+    assert parse_statm_rss(b"3436 1937 1293 691 0 1171 0\n", 4096) == 1937 * 4096
+
+
+def test_agent_cpu_is_the_cpu_used_since_the_previous_sample():
+    cost = SelfCost()
+    cost.cpu_ms()
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:
+        pass  # burn 50 ms of CPU
+    used = cost.cpu_ms()
+    assert 45.0 <= used <= 500.0
+    time.sleep(0.05)  # sleeping costs no CPU
+    assert cost.cpu_ms() < 5.0
+
+
+def test_fill_puts_both_figures_on_the_sample():
+    seconds = iter([1.0, 1.0025])
+    cost = SelfCost(cpu_seconds=lambda: next(seconds))
+    cost.cpu_ms()
+    sample = Sample(wall_time=0.0)
+    cost.fill(sample)
+    assert sample.agent_cpu_ms == pytest.approx(2.5)
+    assert sample.agent_rss is not None and sample.agent_rss > 1024 * 1024

@@ -7,6 +7,8 @@ import io
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dynostat import logfmt
 from dynostat.output import (
@@ -363,3 +365,26 @@ def test_a_full_disk_loses_the_lines_but_not_the_agent():
             raise OSError(errno.ENOSPC, "No space left on device")
 
     LineWriter(Full()).write(["a=1"])  # does not raise
+
+
+# -- properties -------------------------------------------------------------------------------
+
+
+@given(st.text())
+def test_any_value_survives_logfmt_quoting_unchanged(value):
+    line = logfmt.line({"a": "1", "v": value, "z": "2"})
+    assert "\n" not in line and "\r" not in line
+    assert parse_logfmt(line) == {"a": "1", "v": value, "z": "2"}
+
+
+@given(st.lists(st.tuples(st.integers(1, 4194304), st.text(max_size=64)), min_size=1, max_size=5))
+def test_any_comms_read_back_from_a_culprits_line(entries):
+    culprits = [Culprit(pid, comm, 1 + i) for i, (pid, comm) in enumerate(entries)]
+    sample = Sample(wall_time=0.0, zombie_parents=culprits)
+    (line,) = Formatter("web.1", "d-1").sample_lines(sample)
+    assert "\n" not in line
+    back = parse_culprits(parse_logfmt(line)["top#zombie_parents"])
+    assert [(pid, comm) for pid, comm, _ in back] == [
+        (c.pid, c.comm.encode("utf-8", "backslashreplace").decode("utf-8")) for c in culprits
+    ]
+    json.loads(Formatter("web.1", "d-1", fmt="json").sample_lines(sample)[0])
