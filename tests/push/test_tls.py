@@ -52,7 +52,8 @@ def tls_receiver(certificate):
 def tls_sink(url: str, reports: list, trusted_cert=None):
     sink = make_sink({"DYNOSTAT_URL": url + "/v1/metrics"}, INTERVAL, reports.append)
     if trusted_cert is not None:
-        # The agent trusts the system's CAs; the test's own throwaway CA stands in for them.
+        # The agent trusts the CA bundle requests ships with (certifi); the test's throwaway
+        # certificate stands in for a collector's real one.
         sink._transport._session.verify = str(trusted_cert)
     return sink
 

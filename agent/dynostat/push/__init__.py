@@ -63,7 +63,9 @@ def parse_headers(text: str, report: Report) -> dict[str, str]:
             problem = "missing_equals"
         elif not _TOKEN.match(name):
             problem = "bad_name"
-        elif any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        elif not all(0x20 <= ord(char) < 0x7F for char in value):
+            # Control characters could split the request's headers; anything past ASCII is
+            # not sent the same way by every HTTP stack.
             problem = "bad_value"
         else:
             headers[name] = value

@@ -24,6 +24,7 @@ import urllib3.connectionpool
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from .. import __version__
 from .sink import PushFailure, Reply
 
 # More than any OTLP or Pushgateway answer worth reading; the rest is not read at all.
@@ -176,7 +177,7 @@ class RequestsTransport:
         adapter = _DeadlineAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
-        self._session.headers["User-Agent"] = "dynostat"
+        self._session.headers["User-Agent"] = f"dynostat/{__version__}"
         self._session.headers.update(headers)
 
     def __call__(
