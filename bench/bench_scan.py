@@ -12,8 +12,10 @@ alike:
 - ``ps -eo stat,ppid,nlwp,rss`` (a fork+exec per sample, which is what using it would cost);
 - the C floor (bench/floor.c): open+read+parse of each ``/proc/<pid>/stat``.
 
-It prints medians and ratios to the floor as markdown, then the agent's resident memory while
-it runs (``python3 -m dynostat --interval 0.05``) and the time from start to its first line.
+It prints medians and ratios to the floor as markdown, then the resident memory of the bare
+interpreter, of a Sampler loop and of the running agent (``python3 -m dynostat --interval
+0.05``), and the time from start to the agent's first line. The agent's modules are compiled
+first (into a temporary pycache), as they are in a slug.
 Needs cc and psutil; root only to raise RLIMIT_NPROC when it is too low.
 """
 
@@ -137,8 +139,25 @@ def agent_command(python: str, flags: list[str], count: int) -> list[str]:
     return [python, *flags, "-m", "dynostat", "--interval", "0.05", "--count", str(count)]
 
 
+PYCACHE = Path(tempfile.gettempdir()) / "dynostat-bench-pycache"
+
+
 def agent_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO / "agent"), "DYNO": "bench.1"}
+    """The agent as deployed: with its modules compiled once (the slug carries .pyc files),
+    into a cache outside the work tree, instead of recompiled at every start."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "agent"), "DYNO": "bench.1"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    return env
+
+
+def compile_agent(python: str) -> None:
+    subprocess.run(
+        [python, "-m", "compileall", "-q", str(REPO / "agent")],
+        env=agent_env(),
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
 
 
 def rss_kib(pid: int) -> int | None:
@@ -152,16 +171,33 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
-def agent_rss(python: str, flags: list[str]) -> float:
-    """Peak resident MB of the running agent over 40 ticks (polled every 10 ms)."""
-    process = subprocess.Popen(
-        agent_command(python, flags, 40), env=agent_env(), stdout=subprocess.DEVNULL
-    )
+SAMPLER_LOOP = (
+    "import time\n"
+    "from dynostat.sampler import Sampler\n"
+    "sampler = Sampler()\n"
+    "for _ in range(40):\n"
+    "    sampler.sample(time.time())\n"
+    "    time.sleep(0.05)\n"
+)
+
+
+def peak_rss_mb(command: list[str]) -> float:
+    """Peak resident MB of a command while it runs (VmRSS polled every 10 ms)."""
+    process = subprocess.Popen(command, env=agent_env(), stdout=subprocess.DEVNULL)
     peak = 0
     while process.poll() is None:
         peak = max(peak, rss_kib(process.pid) or 0)
         time.sleep(0.01)
     return peak / 1024
+
+
+def memory_row(python: str, flags: list[str], have_cli: bool) -> tuple:
+    """(interpreter alone, a Sampler loop alone, the whole agent over 40 ticks), in MB."""
+    return (
+        peak_rss_mb([python, *flags, "-c", "import time; time.sleep(1)"]),
+        peak_rss_mb([python, *flags, "-c", SAMPLER_LOOP]),
+        peak_rss_mb(agent_command(python, flags, 40)) if have_cli else None,
+    )
 
 
 def first_line_ms(python: str, flags: list[str], runs: int = 10) -> float:
@@ -201,6 +237,8 @@ def main() -> int:
         print("| processes | method | median ms | µs per process | x C floor |")
         print("|---:|---|---:|---:|---:|")
         memory_rows = []
+        for python, _ in interpreters():
+            compile_agent(python)
         for size in sizes:
             with Population(population, size):
                 present = count_processes()
@@ -212,28 +250,24 @@ def main() -> int:
                         f"| {present} | {name} | {median * 1000:.2f} | "
                         f"{median * 1e6 / present:.1f} | {median / floor_median:.2f} |"
                     )
-                if have_cli:
-                    for python, flags in interpreters():
-                        memory_rows.append(
-                            (
-                                present,
-                                python,
-                                flags,
-                                agent_rss(python, flags),
-                                first_line_ms(python, flags),
-                            )
-                        )
-        if have_cli:
-            print("\n# The running agent (`python3 -m dynostat --interval 0.05`)\n")
-            print("| processes | interpreter | peak RSS MB | first line ms (median of 10) |")
-            print("|---:|---|---:|---:|")
-            for present, python, flags, rss, first_line in memory_rows:
-                label = " ".join([python, *flags])
-                print(f"| {present} | `{label}` | {rss:.2f} | {first_line:.0f} |")
-        else:
-            print("\n(no dynostat/__main__.py yet: agent RSS and first line not measured)")
+                for python, flags in interpreters():
+                    first_line = first_line_ms(python, flags) if have_cli else None
+                    memory = memory_row(python, flags, have_cli)
+                    memory_rows.append((present, python, flags, memory, first_line))
+        print("\n# Resident memory (peak MB) and time to the first line\n")
+        print(
+            "| processes | interpreter | interpreter alone | Sampler loop | "
+            "`-m dynostat --interval 0.05` | first line ms (median of 10) |"
+        )
+        print("|---:|---|---:|---:|---:|---:|")
+        for present, python, flags, (alone, sampler, agent), first_line in memory_rows:
+            label = " ".join([python, *flags])
+            agent_mb = f"{agent:.2f}" if have_cli else "n/a"
+            first = f"{first_line:.0f}" if first_line is not None else "n/a"
+            print(f"| {present} | `{label}` | {alone:.2f} | {sampler:.2f} | {agent_mb} | {first} |")
     finally:
         shutil.rmtree(build)
+        shutil.rmtree(PYCACHE, ignore_errors=True)
     return 0
 
 
