@@ -7,7 +7,6 @@ source is missing is left out of the output instead of being printed as 0.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
 
 
 @dataclass(frozen=True)
@@ -23,15 +22,15 @@ class LoadAvg:
 class Memory:
     """The dyno's memory cgroup, in bytes (page counters in pages)."""
 
-    rss: Optional[int] = None  # v1 total_rss (or rss); v2 anon
-    cache: Optional[int] = None  # v1 total_cache (or cache); v2 file
-    swap: Optional[int] = None  # v1 total_swap (or swap); v2 memory.swap.current
-    pgpgin: Optional[int] = None  # v1 total_pgpgin; v2 has no equivalent (left out)
-    pgpgout: Optional[int] = None  # v1 total_pgpgout; v2 has no equivalent (left out)
-    quota: Optional[int] = None  # memory.limit_in_bytes / memory.max; None = no limit
+    rss: int | None = None  # v1 total_rss (or rss); v2 anon
+    cache: int | None = None  # v1 total_cache (or cache); v2 file
+    swap: int | None = None  # v1 total_swap (or swap); v2 memory.swap.current
+    pgpgin: int | None = None  # v1 total_pgpgin; v2 has no equivalent (left out)
+    pgpgout: int | None = None  # v1 total_pgpgout; v2 has no equivalent (left out)
+    quota: int | None = None  # memory.limit_in_bytes / memory.max; None = no limit
 
     @property
-    def total(self) -> Optional[int]:
+    def total(self) -> int | None:
         """rss + cache + swap, like log-runtime-metrics; None when rss is unknown."""
         if self.rss is None:
             return None
@@ -58,8 +57,8 @@ class Tasks:
     processes: int
     threads: int
     zombies: int
-    limit: Optional[int] = None  # min(RLIMIT_NPROC, pids.max) of those that exist
-    pids_current: Optional[int] = None  # the pids cgroup's own count, when readable
+    limit: int | None = None  # min(RLIMIT_NPROC, pids.max) of those that exist
+    pids_current: int | None = None  # the pids cgroup's own count, when readable
 
 
 @dataclass(frozen=True)
@@ -76,13 +75,13 @@ class Sample:
     """Everything one tick read. Sources fill what they can; the rest stays None/empty."""
 
     wall_time: float  # time.time() of the sample, seconds since the epoch
-    load: Optional[LoadAvg] = None
-    memory: Optional[Memory] = None
-    tasks: Optional[Tasks] = None
-    processes: List[Process] = field(default_factory=list)
-    zombie_parents: List[Culprit] = field(default_factory=list)  # top N by zombie count
-    top_threads: List[Culprit] = field(default_factory=list)  # top N by threads
-    top_rss: List[Culprit] = field(default_factory=list)  # top N by rss bytes
-    agent_rss: Optional[int] = None  # bytes, the agent's own resident memory
-    agent_cpu_ms: Optional[float] = None  # CPU ms the agent used since the previous sample
-    push_dropped: Optional[int] = None  # samples the push buffer dropped so far (push on only)
+    load: LoadAvg | None = None
+    memory: Memory | None = None
+    tasks: Tasks | None = None
+    processes: list[Process] = field(default_factory=list)
+    zombie_parents: list[Culprit] = field(default_factory=list)  # top N by zombie count
+    top_threads: list[Culprit] = field(default_factory=list)  # top N by threads
+    top_rss: list[Culprit] = field(default_factory=list)  # top N by rss bytes
+    agent_rss: int | None = None  # bytes, the agent's own resident memory
+    agent_cpu_ms: float | None = None  # CPU ms the agent used since the previous sample
+    push_dropped: int | None = None  # samples the push buffer dropped so far (push on only)
