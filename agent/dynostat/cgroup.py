@@ -117,13 +117,17 @@ class CgroupReader:
                 if os.path.exists(candidate + "/memory.stat"):
                     self.version, self.memory_dir = 1, candidate
                     break
+        # The pids controller may sit in the other hierarchy than memory (or memory may be
+        # missing), so both are probed, the memory cgroup's version first.
+        pids_root = cgroup_root + "/pids"
+        unified_candidates = (_join(cgroup_root, unified), cgroup_root)
+        v1_candidates = (_join(pids_root, self_cgroup.get("pids", "/")), pids_root)
         if self.version == 2:
-            candidates: tuple[str, ...] = (_join(cgroup_root, unified), cgroup_root)
+            candidates = unified_candidates + v1_candidates
         else:
-            pids_root = cgroup_root + "/pids"
-            candidates = (_join(pids_root, self_cgroup.get("pids", "/")), pids_root)
+            candidates = v1_candidates + unified_candidates
         for candidate in candidates:
-            # The root of a pids hierarchy has pids.current (v2) or nothing at all (v1).
+            # A hierarchy's root cgroup has no pids.max: the whole machine has no pids limit.
             if os.path.exists(candidate + "/pids.max"):
                 self.pids_dir = candidate
                 break

@@ -155,3 +155,9 @@ def test_arbitrary_bytes_parse_to_a_valid_value_or_raise_malformed_error(parse, 
     except MalformedError:
         return
     assert valid(value)
+
+
+def test_v2_pids_without_a_memory_controller_are_still_found():
+    reader = reader_for("cgroup-v2-pids-only")
+    assert reader.memory() is None
+    assert reader.pids() == (300, 4)
