@@ -81,3 +81,10 @@ def receiver() -> Iterator[Receiver]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(autouse=True)
+def _resolver_options_restored(monkeypatch):
+    # make_sink bounds name resolution through RES_OPTIONS in the process environment; each
+    # test starts without it and leaves the session's environment as it found it.
+    monkeypatch.delenv("RES_OPTIONS", raising=False)

@@ -18,6 +18,8 @@ default (or push off). Header values and the URL are never printed: they hold cr
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import re
 import socket
 import time
@@ -87,6 +89,32 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
+def _bound_name_resolution(url: str) -> None:
+    """Make the system resolver give up on a name within about a second per name server.
+
+    Name resolution is the one step of a request no socket timeout reaches, and glibc's
+    default (5 s, 2 attempts per server) lets a hung resolver hold the loop for 10 s or more
+    on every tick. glibc reads RES_OPTIONS from the environment when it first resolves; the
+    agent resolves nothing else and starts no child, so the setting touches nothing but the
+    push. Options the dyno already set are kept.
+    """
+    host = urlsplit(url).hostname or ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return  # an address is never looked up
+    options = os.environ.get("RES_OPTIONS", "")
+    extra = [
+        option
+        for option, name in (("timeout:1", "timeout:"), ("attempts:1", "attempts:"))
+        if name not in options
+    ]
+    if extra:
+        os.environ["RES_OPTIONS"] = " ".join([options, *extra]).strip()
+
+
 def _buffer_size(env: Mapping[str, str], report: Report) -> int:
     text = env.get("DYNOSTAT_PUSH_BUFFER", "").strip()
     if not text:
@@ -134,6 +162,7 @@ def make_sink(env: Mapping[str, str], interval: float, report: Report) -> Sink |
         )
         return None
 
+    _bound_name_resolution(url)
     if protocol_name == "pushgateway":
         protocol = PushgatewayProtocol(url, env)
     else:

@@ -7,7 +7,8 @@ byte per second never trips a 1 s read timeout. The sockets here re-arm their ti
 every send and receive to whatever is left until the request's deadline, and fail once it has
 passed, so no answer however slow can hold the agent's loop. Connection setup (the TCP connect
 and the TLS handshake) is one operation each, bounded by the same remaining time. Name
-resolution is the one step no socket timeout reaches: it is left to the system resolver.
+resolution is the one step no socket timeout reaches; make_sink bounds it through the
+resolver's own options.
 """
 
 from __future__ import annotations
