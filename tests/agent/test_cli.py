@@ -483,3 +483,17 @@ def test_the_restart_command_is_the_same_agent_with_the_same_arguments():
     env = cli.restart_env({"PYTHONPATH": "/x", "DYNO": "web.1"}, 2)
     assert env["PYTHONPATH"].split(os.pathsep) == [str(AGENT), "/x"]
     assert (env["DYNO"], env["DYNOSTAT_RESTARTS"]) == ("web.1", "2")
+
+
+def test_comms_with_spaces_and_parens_from_a_captured_tree_are_quoted_whole():
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "comm-with-parens"
+    result = run_agent(
+        ["--once", "--proc-root", str(fixture / "proc"), "--cgroup-root", str(fixture / "cgroup")]
+    )
+    assert result.returncode == 0
+    top = result.stdout.decode().splitlines()[-1]
+    assert top == (
+        'source=web.1 dyno=d-1 top#threads="584/((a b ) ( c d) ):3"'
+        f' top#rss="584/((a b ) ( c d) ):{2048 * PAGE / MB:.2f}MB,'
+        f'585/) Z 1 2 3 (:{100 * PAGE / MB:.2f}MB"'
+    )
