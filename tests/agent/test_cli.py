@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import fcntl
+import io
 import json
 import os
 import re
@@ -497,3 +498,37 @@ def test_comms_with_spaces_and_parens_from_a_captured_tree_are_quoted_whole():
         f' top#rss="584/((a b ) ( c d) ):{2048 * PAGE / MB:.2f}MB,'
         f'585/) Z 1 2 3 (:{100 * PAGE / MB:.2f}MB"'
     )
+
+
+def test_a_crash_after_a_long_healthy_run_starts_the_back_off_over(monkeypatch, tree):
+    readings = [1000.0]  # the start; every later reading is 700 s on
+
+    def monotonic() -> float:
+        reading = readings[-1]
+        readings.append(1700.0)
+        return reading
+
+    monkeypatch.setattr(cli.time, "monotonic", monotonic)
+
+    def crash(*args, **kwargs):
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(cli, "run", crash)
+    calls = []
+    stream = io.BytesIO()
+    status = cli.main(
+        ["--interval", "0.01", *tree_args(tree)],
+        env={"DYNO": "web.1", "HEROKU_DYNO_ID": "d-1", "DYNOSTAT_RESTARTS": "5"},
+        stdout=stream,
+        execve=lambda path, argv, env: calls.append((path, argv, env)),
+    )
+    assert status == 1  # only because the injected execve returned
+    assert stream.getvalue() == (
+        b'source=web.1 dyno=d-1 at=error event=agent_crash reason="MemoryError: out of memory"'
+        b" restarts=0 restart_in=0.01s\n"
+    )
+    ((path, argv, env),) = calls
+    assert path == sys.executable
+    assert argv[argv.index("-m") :] == ["-m", "dynostat", "--interval", "0.01", *tree_args(tree)]
+    assert env["DYNOSTAT_RESTARTS"] == "1"
+    assert str(AGENT) in env["PYTHONPATH"].split(os.pathsep)
