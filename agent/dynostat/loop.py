@@ -79,7 +79,8 @@ class Signals:
         # (or a parent that reset the disposition before exec) could have put it back to the
         # default, which would kill the agent with status 141 instead; say which we mean.
         self._previous.append((signal.SIGPIPE, signal.signal(signal.SIGPIPE, signal.SIG_IGN)))
-        self._previous_wakeup_fd = signal.set_wakeup_fd(self._wake_write)
+        # A full pipe only means a wake-up is already pending: nothing to warn about.
+        self._previous_wakeup_fd = signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)
 
     def uninstall(self) -> None:
         signal.set_wakeup_fd(self._previous_wakeup_fd)
