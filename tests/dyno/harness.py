@@ -628,6 +628,16 @@ class Dyno:
                     )
                 self._changed.wait(remaining)
 
+    def wait_down(self, timeout: float) -> bool:
+        """Wait until nothing runs in the dyno any more (its init has exited by itself,
+        which it does once every process is gone); whether that happened in time."""
+        assert self._unshare is not None
+        try:
+            self._unshare.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
     def wait_exit(self, timeout: float) -> int:
         """Wait for the command to exit by itself; its status."""
         self.wait_for(lambda line: line.text.startswith("Process exited"), timeout)
@@ -636,10 +646,38 @@ class Dyno:
 
     # -- looking inside --------------------------------------------------------------
 
+    def member_pids(self) -> set[int]:
+        """Host pids of every process of the dyno, zombies included.
+
+        A cgroup lists a process only until it exits, so zombies are found as children:
+        everything below the init and below each cgroup member (exec sessions enter from
+        outside the init's tree)."""
+        members = set()
+        pending = self.cgroups.pids()
+        init_alive = self._unshare is not None and self._unshare.poll() is None
+        if self.init_pid is not None and init_alive:
+            pending.add(self.init_pid)
+        while pending:
+            pid = pending.pop()
+            if pid in members:
+                continue
+            members.add(pid)
+            try:
+                tids = os.listdir(f"/proc/{pid}/task")
+            except FileNotFoundError:
+                continue
+            for tid in tids:
+                try:
+                    children = Path(f"/proc/{pid}/task/{tid}/children").read_text()
+                except (FileNotFoundError, ProcessLookupError):
+                    continue
+                pending.update(int(child) for child in children.split())
+        return {pid for pid in members if Path(f"/proc/{pid}").exists()}
+
     def processes(self) -> list[Process]:
-        """Every process in the dyno's cgroups, read from the machine's /proc."""
+        """Every process of the dyno (zombies too), read from the machine's /proc."""
         found = []
-        for host_pid in sorted(self.cgroups.pids()):
+        for host_pid in sorted(self.member_pids()):
             try:
                 status = Path(f"/proc/{host_pid}/status").read_text()
                 cmdline = Path(f"/proc/{host_pid}/cmdline").read_bytes()
