@@ -66,6 +66,21 @@ def test_without_requests_installed_push_is_off_with_one_error_line():
     assert "Traceback" not in result.stderr
 
 
+def test_a_requests_that_breaks_on_import_turns_push_off_with_one_error_line():
+    result = run_python(
+        "import requests, urllib3.connectionpool\n"
+        "del urllib3.connectionpool.HTTPSConnectionPool  # an urllib3 unlike any the sink knows\n"
+        "from dynostat.push import make_sink\n"
+        "print(make_sink({'DYNOSTAT_URL': 'https://collector:4318/v1/metrics'}, 20, print))\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "{'at': 'error', 'event': 'push_unavailable', 'reason': 'requests_unusable',"
+        " 'error': 'AttributeError'}",
+        "None",
+    ]
+
+
 @pytest.mark.parametrize(
     ("interval", "timeout"), [(1, 0.5), (4, 2.0), (10, 5.0), (20, 5.0), (3600, 5.0)]
 )

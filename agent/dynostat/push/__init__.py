@@ -161,6 +161,16 @@ def make_sink(env: Mapping[str, str], interval: float, report: Report) -> Sink |
             }
         )
         return None
+    except Exception as error:  # noqa: BLE001 - an odd requests or urllib3 must not stop the agent
+        report(
+            {
+                "at": "error",
+                "event": "push_unavailable",
+                "reason": "requests_unusable",
+                "error": type(error).__name__,
+            }
+        )
+        return None
 
     _bound_name_resolution(url)
     if protocol_name == "pushgateway":

@@ -147,7 +147,8 @@ def _chain(error: BaseException) -> list:
 # Most telling first: a refused connection is also wrapped in urllib3's NewConnectionError,
 # which urllib3 makes a subclass of its connect-timeout error for old callers' sake.
 _REASONS = (
-    ("dns", (socket.gaierror, urllib3.exceptions.NameResolutionError)),
+    # urllib3 1.26 has no NameResolutionError; its gaierror is found in the chain instead.
+    ("dns", (socket.gaierror, getattr(urllib3.exceptions, "NameResolutionError", socket.gaierror))),
     ("refused", (ConnectionRefusedError,)),
     ("tls", (ssl.SSLError, ssl.CertificateError)),
     ("timeout", (socket.timeout, TimeoutError, urllib3.exceptions.ReadTimeoutError)),
