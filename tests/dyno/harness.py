@@ -197,6 +197,14 @@ class Cgroups:
     def memory_dir(self) -> Path:
         return self.dirs[-1]
 
+    def read_memory_limit(self) -> int:
+        """The memory limit as the kernel holds it (it rounds to whole pages)."""
+        name = "memory.limit_in_bytes" if self.mode == "v1" else "memory.max"
+        return int((self.memory_dir / name).read_text())
+
+    def read_pids_max(self) -> int:
+        return int((self.dirs[0] / "pids.max").read_text())
+
     def pids(self) -> set[int]:
         """Host pids of every process in the dyno's cgroups."""
         found: set[int] = set()
@@ -324,8 +332,10 @@ class Dyno:
         memory_limit: int = 512 * MIB,
         grace: float = 3.0,
         echo: TextIO | None = None,
+        on_line: Callable[[LogLine], None] | None = None,
     ) -> None:
         self.slug = Path(slug)
+        self.on_line = on_line
         self.command = command
         self.dyno = dyno
         self.process_type = dyno.split(".", 1)[0]
@@ -562,13 +572,16 @@ class Dyno:
     # -- the log stream --------------------------------------------------------------
 
     def _append(self, source: str, text: str) -> None:
-        line = LogLine(time.monotonic(), time.time(), source, self.dyno, text)
         with self._changed:
+            # Stamped under the lock, so the list is in the order of its timestamps.
+            line = LogLine(time.monotonic(), time.time(), source, self.dyno, text)
             self.lines.append(line)
             self._changed.notify_all()
-            # Printed under the lock: lines from the log and the platform never interleave.
+            # Under the lock: lines from the log and the platform never interleave.
             if self.echo is not None:
                 print(line, file=self.echo, flush=True)
+            if self.on_line is not None:
+                self.on_line(line)
 
     def _platform(self, text: str) -> None:
         self._append("heroku", text)

@@ -56,10 +56,8 @@ def test_the_command_runs_unprivileged_under_its_task_limit_beneath_a_reaping_in
     assert shell_parent == "1"
     assert "PORT" not in dyno.environment()
     assert any(line.endswith(f"/dynostat-dyno-{dyno.uid}") for line in cgroups)
-    if dyno.cgroups.mode == "v1":
-        pids_dir, memory_dir = dyno.cgroups.dirs
-        assert (pids_dir / "pids.max").read_text().strip() == "64"
-        assert int((memory_dir / "memory.limit_in_bytes").read_text()) == 96 * harness.MIB
+    assert dyno.cgroups.read_pids_max() == 64
+    assert dyno.cgroups.read_memory_limit() == 96 * harness.MIB
 
 
 def test_the_task_limit_stops_forks_with_eagain(boot):

@@ -27,10 +27,13 @@ def test_a_healthy_dyno_gets_a_line_group_every_interval_with_the_dyno_s_own_num
         # Every tasks line has its load and memory line of the same sample just before it.
         group_lines = harness.metric_lines(lines, group)
         assert len(group_lines) >= len(tasks_lines) - 1
+    quota = f"{dyno.cgroups.read_memory_limit() / harness.MIB:.2f}MB"
+    assert quota == "256.00MB"
     for line in harness.metric_lines(lines, "memory_quota"):
-        assert harness.logfmt(line.text)["sample#dynostat.memory_quota"] == "256.00MB"
+        assert harness.logfmt(line.text)["sample#dynostat.memory_quota"] == quota
         assert harness.logfmt(line.text)["dyno"] == dyno.hostname
         assert harness.logfmt(line.text)["source"] == "web.1"
+    assert dyno.cgroups.read_pids_max() == 200
     for line in tasks_lines:
         # Both limits are 200 here: RLIMIT_NPROC of the dyno's user and the cgroup's pids.max.
         assert harness.metric(line, "tasks_limit") == 200
