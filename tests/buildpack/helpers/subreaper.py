@@ -44,7 +44,9 @@ def main() -> None:
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise SystemExit(f"prctl failed: errno {ctypes.get_errno()}")
 
-    shell = subprocess.Popen(command)
+    # The agent inherits the shell's output for its whole life: give it /dev/null, so whoever
+    # reads this process's output is not kept waiting for the agent to exit.
+    shell = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     shell_sid = os.getsid(shell.pid)
     shell_pgid = os.getpgid(shell.pid)
     shell.wait()

@@ -1,7 +1,8 @@
 """Stands in for the agent in launcher tests: takes the lock like the real agent, records how
 it was started, then idles for a bounded time.
 
-It writes <DYNOSTAT_TEST_STATE_DIR>/agent.<pid>.json with its pid, parent, session, process
+Each start appends its pid to <DYNOSTAT_TEST_STATE_DIR>/attempts; the one that gets the lock
+writes <DYNOSTAT_TEST_STATE_DIR>/agent.<pid>.json with its pid, parent, session, process
 group, open descriptors, standard streams, Python-related environment and import path.
 """
 
@@ -30,6 +31,10 @@ def open_descriptors() -> list[int]:
 
 def main() -> None:
     descriptors = open_descriptors()
+    state_dir = os.environ["DYNOSTAT_TEST_STATE_DIR"]
+    # Every start is recorded, so tests can tell "started and yielded" from "never started".
+    with open(os.path.join(state_dir, "attempts"), "a", encoding="utf-8") as attempts:
+        attempts.write(f"{os.getpid()}\n")
     lock_path = sys.argv[sys.argv.index("--lock") + 1]
     lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -50,12 +55,12 @@ def main() -> None:
         "sys_path": sys.path,
         "argv": sys.argv[1:],
     }
-    state_dir = os.environ["DYNOSTAT_TEST_STATE_DIR"]
     path = os.path.join(state_dir, f"agent.{os.getpid()}.json")
     with open(path + ".tmp", "w", encoding="utf-8") as out:
         json.dump(state, out)
     os.replace(path + ".tmp", path)
-    print("agent stub started", flush=True)
+    if os.environ.get("DYNOSTAT_TEST_ANNOUNCE"):
+        print("agent stub started", flush=True)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     time.sleep(IDLE_SECONDS)
