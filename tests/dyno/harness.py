@@ -12,7 +12,9 @@ A dyno here is:
 - its own mount namespace: the slug on /app (HOME and cwd), a private /tmp, and an
   /etc/profile that sources $HOME/.profile.d/*.sh for every login shell (profile.sh);
 - a pids cgroup with pids.max and a memory cgroup with a limit (cgroup v1, or v2 where the
-  machine has it), both removed afterwards;
+  machine has it), both removed afterwards; with cgroupns=True also a cgroup namespace and
+  cgroupfs mounted inside it, so the dyno sees its own cgroups as the root, as in a
+  container (otherwise it sees the machine's tree and finds itself via /proc/self/cgroup);
 - an unprivileged uid no other process uses, with RLIMIT_NPROC = the task limit;
 - a Heroku-like environment (DYNO, PORT for web, HOME, PATH and the config vars; nothing of
   the caller's environment) and `bash --login -c COMMAND`;
@@ -333,9 +335,11 @@ class Dyno:
         grace: float = 3.0,
         echo: TextIO | None = None,
         on_line: Callable[[LogLine], None] | None = None,
+        cgroupns: bool = False,
     ) -> None:
         self.slug = Path(slug)
         self.on_line = on_line
+        self.cgroupns = cgroupns
         self.command = command
         self.dyno = dyno
         self.process_type = dyno.split(".", 1)[0]
@@ -398,6 +402,8 @@ class Dyno:
             "nproc": self.tasks_limit,
             "command": self.command,
             "hostname": self.hostname,
+            "cgroupns": self.cgroupns,
+            "cgroup_mode": self.cgroups.mode,
             "env": self.environment(),
             "status_fd": status_write,
             "log_fd": log_write,
@@ -961,6 +967,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--grace", type=float, default=30, help="seconds between SIGTERM and SIGKILL at shutdown"
     )
     parser.add_argument(
+        "--cgroupns",
+        action="store_true",
+        help="give the dyno a cgroup namespace: its cgroups are the root of what it sees",
+    )
+    parser.add_argument(
         "--no-build",
         action="store_true",
         help="run the app directory as it is, without the buildpack",
@@ -988,6 +999,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tasks_limit=args.tasks_limit,
             memory_limit=args.memory_mb * MIB,
             grace=args.grace,
+            cgroupns=args.cgroupns,
             echo=sys.stdout,
         ) as session:
             dyno = session.dyno

@@ -16,6 +16,7 @@ are the app's config vars) may change how the init itself runs.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import resource
@@ -25,6 +26,7 @@ import subprocess
 import sys
 
 MOUNT = "/usr/bin/mount"
+CLONE_NEWCGROUP = 0x02000000  # <linux/sched.h>
 
 
 def mount(*args: str) -> None:
@@ -45,6 +47,30 @@ def join_cgroups(procs_files: list) -> None:
     for procs in procs_files:
         with open(procs, "w") as file:
             file.write("0")
+
+
+def enter_cgroup_namespace(mode: str) -> None:
+    """Make the dyno's cgroups the root of what the dyno sees, as a container runtime does:
+    a cgroup namespace, and cgroupfs mounted afresh inside it. /proc/self/cgroup then says
+    "/" and /sys/fs/cgroup holds only the dyno's own files."""
+    # No os.unshare before Python 3.12; the C library has it.
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWCGROUP) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWCGROUP)")
+    mount("-t", "tmpfs", "-o", "mode=755,nosuid,nodev,noexec", "cgroup", "/sys/fs/cgroup")
+    if mode == "v2":
+        mount("-t", "cgroup2", "-o", "nosuid,nodev,noexec", "cgroup2", "/sys/fs/cgroup")
+        return
+    for controller in ("memory", "pids"):
+        os.mkdir(f"/sys/fs/cgroup/{controller}")
+        mount(
+            "-t",
+            "cgroup",
+            "-o",
+            f"nosuid,nodev,noexec,{controller}",
+            "cgroup",
+            f"/sys/fs/cgroup/{controller}",
+        )
 
 
 def become_user_and_exec(spec: dict) -> None:
@@ -106,6 +132,8 @@ def main() -> int:
     socket.sethostname(spec["hostname"])  # in the dyno's own UTS namespace
     prepare_filesystem(spec)
     join_cgroups(spec["cgroup_procs"])
+    if spec["cgroupns"]:
+        enter_cgroup_namespace(spec["cgroup_mode"])
     pid = os.fork()
     if pid == 0:
         become_user_and_exec(spec)

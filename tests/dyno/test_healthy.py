@@ -6,13 +6,27 @@ from __future__ import annotations
 import time
 
 import harness
+import pytest
 from scenario import INTERVAL
 
 MEMORY_LIMIT = 256 * harness.MIB
 
 
-def test_a_healthy_dyno_gets_a_line_group_every_interval_with_the_dyno_s_own_numbers(boot):
-    dyno = boot("healthy", "python3 web.py", memory_limit=MEMORY_LIMIT, tasks_limit=200)
+@pytest.mark.parametrize(
+    "cgroupns", [False, True], ids=["machine-cgroup-tree", "own-cgroup-namespace"]
+)
+def test_a_healthy_dyno_gets_a_line_group_every_interval_with_the_dyno_s_own_numbers(
+    boot, cgroupns
+):
+    # Whether the dyno sees the machine's cgroup tree (and finds itself through
+    # /proc/self/cgroup) or only its own (a container's view), the numbers are the dyno's.
+    dyno = boot(
+        "healthy",
+        "python3 web.py",
+        memory_limit=MEMORY_LIMIT,
+        tasks_limit=200,
+        cgroupns=cgroupns,
+    )
     dyno.wait_for("^web: listening", 20)
     # Five intervals once the web process is up.
     up = len(dyno.lines)
