@@ -3,13 +3,16 @@
 Runs the real agent (``python3 -m dynostat --interval 1 --count N``) once per configuration,
 in alternating rounds so background load hits all of them alike, and reads the agent's own
 ``agent_rss`` and ``agent_cpu`` from its lines (the first tick, which carries start-up, is left
-out). Then times ``Sink.send`` alone, in process, against the same endpoints.
+out). By default the agent samples a captured dyno tree (tests/fixtures/captured-dyno-like), so
+every run scans the same 81 processes and the difference between the rows is the push alone;
+``--live`` samples this machine's /proc instead. Then times ``Sink.send`` alone, in process,
+against the same endpoints.
 
 Endpoints are local: an OTLP receiver (http.server in a child process) and, when Debian's
 prometheus-pushgateway is installed, a real Pushgateway, both on 127.0.0.1 and both stopped by
 their pid at the end.
 
-    python3 bench/bench_push.py [--rounds 3] [--count 8] [--sends 300]
+    python3 bench/bench_push.py [--rounds 3] [--count 8] [--sends 300] [--live]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 AGENT_DIR = REPO / "agent"
 PUSHGATEWAY = "/usr/bin/prometheus-pushgateway"
+CAPTURED = REPO / "tests" / "fixtures" / "captured-dyno-like"
 
 # A minimal OTLP/HTTP receiver: reads each body, answers 200 with an empty JSON response. It
 # stops by itself after --lifetime seconds if nobody stops it first.
@@ -106,10 +110,12 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=5)
 
 
-def run_agent(env: dict, count: int) -> tuple[list[float], list[float]]:
+def run_agent(env: dict, count: int, live: bool) -> tuple[list[float], list[float]]:
     """agent_rss (MB) and agent_cpu (ms) of every tick but the first."""
+    roots = [] if live else ["--proc-root", str(CAPTURED / "proc")]
+    roots += [] if live else ["--cgroup-root", str(CAPTURED / "cgroup")]
     result = subprocess.run(
-        [sys.executable, "-m", "dynostat", "--interval", "1", "--count", str(count)],
+        [sys.executable, "-m", "dynostat", "--interval", "1", "--count", str(count), *roots],
         env={**os.environ, "PYTHONPATH": str(AGENT_DIR), "DYNO": "web.1", **env},
         capture_output=True,
         text=True,
@@ -149,6 +155,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--count", type=int, default=8, help="ticks per agent run")
     parser.add_argument("--sends", type=int, default=300, help="in-process sends timed")
+    parser.add_argument("--live", action="store_true", help="sample this machine's /proc")
     args = parser.parse_args()
 
     lifetime = args.rounds * 3 * (args.count + 10) + 120
@@ -165,13 +172,14 @@ def main() -> None:
         cpu: dict[str, list[float]] = {name: [] for name in configs}
         for _ in range(args.rounds):
             for name, env in configs.items():
-                tick_rss, tick_cpu = run_agent(env, args.count)
+                tick_rss, tick_cpu = run_agent(env, args.count, args.live)
                 rss[name] += tick_rss
                 cpu[name] += tick_cpu
 
         base_rss = statistics.median(rss["push off"])
         base_cpu = statistics.median(cpu["push off"])
-        print(f"agent, {args.rounds} runs x {args.count - 1} ticks each (medians):")
+        tree = "this machine's /proc" if args.live else f"the captured tree {CAPTURED.name}"
+        print(f"agent on {tree}, {args.rounds} runs x {args.count - 1} ticks each (medians):")
         print(f"{'':14}{'agent_rss MB':>14}{'x off':>8}{'agent_cpu ms/tick':>20}{'x off':>8}")
         for name in configs:
             median_rss = statistics.median(rss[name])
