@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import heapq
+import math
 import os
 
 from .sample import Culprit, Process
@@ -121,89 +122,137 @@ def parse_stat(data: bytes, page_size: int = PAGE_SIZE) -> Process:
     return row_to_process(parse_stat_row(data), page_size)
 
 
+class Ranking:
+    """The ``size`` largest counts offered, with their rows: O(size) memory however many
+    processes there are. Ties go to the process offered first (the lower pid in a scan)."""
+
+    __slots__ = ("heap", "minimum", "size")
+
+    def __init__(self, size: int, minimum: int) -> None:
+        self.size = max(size, 0)
+        self.minimum = minimum  # counts below this are never ranked (1 thread, 0 rss)
+        self.heap: list[tuple[int, int, StatRow]] = []
+
+    def cut(self) -> float:
+        """The smallest count that could still get in; the scan skips the rest cheaply."""
+        if self.size == 0:
+            return math.inf
+        if len(self.heap) < self.size:
+            return self.minimum
+        return self.heap[0][0] + 1
+
+    def offer(self, count: int, row: StatRow) -> float:
+        entry = (count, -row[ROW_PID], row)
+        if len(self.heap) < self.size:
+            heapq.heappush(self.heap, entry)
+        else:
+            heapq.heappushpop(self.heap, entry)
+        return self.cut()
+
+    def culprits(self, scale: int = 1) -> list[Culprit]:
+        """Largest first, each count multiplied by ``scale`` (the page size for rss)."""
+        return [
+            Culprit(row[ROW_PID], decode_comm(row[ROW_COMM]), count * scale)
+            for count, _, row in sorted(self.heap, reverse=True)
+        ]
+
+
 class ProcessTable:
-    """One scan: a row per process that could be read, and the totals the dyno limit counts."""
+    """One scan: the totals the dyno limit counts, and what the culprit lists need."""
 
-    __slots__ = ("rows", "threads", "zombies")
+    __slots__ = (
+        "most_rss",
+        "most_threads",
+        "processes",
+        "rows",
+        "threads",
+        "zombie_counts",
+        "zombies",
+    )
 
-    def __init__(self, rows: list[StatRow], threads: int, zombies: int) -> None:
-        self.rows = rows
-        self.threads = threads  # sum of num_threads: zombies count 1, as in the pids cgroup
-        self.zombies = zombies
+    def __init__(self, top: int, keep_rows: bool) -> None:
+        self.processes = 0
+        self.threads = 0  # sum of num_threads: a zombie counts 1, as in the pids cgroup
+        self.zombies = 0
+        self.zombie_counts: dict[int, int] = {}  # ppid -> zombies it has not waited for
+        self.most_threads = Ranking(top, minimum=2)
+        self.most_rss = Ranking(top, minimum=1)
+        # Every row is kept only on request: the rest of the table does not grow with the
+        # number of processes, which on a Performance dyno may be tens of thousands.
+        self.rows: list[StatRow] | None = [] if keep_rows else None
 
-    @property
-    def processes(self) -> int:
-        return len(self.rows)
 
-
-def scan_processes(proc_root: str, on_error: OnError) -> ProcessTable:
-    """Read every ``<proc_root>/<pid>/stat`` once.
+def scan_processes(
+    proc_root: str, on_error: OnError, top: int = 3, keep_rows: bool = False
+) -> ProcessTable:
+    """Read every ``<proc_root>/<pid>/stat`` once, ranking culprits as it goes.
 
     Per-pid trouble (a vanished pid, EACCES, malformed text) goes to ``on_error(path, error,
     PID_STAT)`` and the pid is left out; listing ``proc_root`` itself may raise OSError.
     """
-    rows: list[StatRow] = []
-    append = rows.append
+    table = ProcessTable(top, keep_rows)
+    keep = table.rows.append if table.rows is not None else None
+    zombie_counts = table.zombie_counts
+    most_threads, most_rss = table.most_threads, table.most_rss
+    threads_cut, rss_cut = most_threads.cut(), most_rss.cut()
     # Local names: this loop runs once per process on every tick.
     open_, read, close, parse = os.open, os.read, os.close, parse_stat_row
     read_only = os.O_RDONLY
-    threads = zombies = 0
+    processes = threads = zombies = 0
     prefix = proc_root + "/"
-    for name in os.listdir(proc_root):
-        if not name.isdigit():
-            continue
-        path = prefix + name + "/stat"
-        try:
-            fd = open_(path, read_only)
+    # scandir reads the directory as it goes instead of building a list of every pid first.
+    with os.scandir(proc_root) as entries:
+        for entry in entries:
+            name = entry.name
+            if not name.isdigit():
+                continue
+            path = prefix + name + "/stat"
             try:
-                data = read(fd, STAT_READ_SIZE)
-            finally:
-                close(fd)
-            row = parse(data)
+                fd = open_(path, read_only)
+                try:
+                    data = read(fd, STAT_READ_SIZE)
+                finally:
+                    close(fd)
+                row = parse(data)
+            except (OSError, ValueError) as error:
+                on_error(path, error, PID_STAT)
+                continue
+            processes += 1
+            count = row[ROW_THREADS]
+            threads += count
+            if row[ROW_STATE] == ZOMBIE:
+                zombies += 1
+                ppid = row[ROW_PPID]
+                zombie_counts[ppid] = zombie_counts.get(ppid, 0) + 1
+            if count >= threads_cut:
+                threads_cut = most_threads.offer(count, row)
+            if row[ROW_RSS_PAGES] >= rss_cut:
+                rss_cut = most_rss.offer(row[ROW_RSS_PAGES], row)
+            if keep is not None:
+                keep(row)
+    table.processes, table.threads, table.zombies = processes, threads, zombies
+    return table
+
+
+def zombie_parents(
+    proc_root: str, zombie_counts: dict[int, int], top: int, on_error: OnError
+) -> list[Culprit]:
+    """The ``top`` parents with most zombie children: the processes that never wait().
+
+    Their comm is read again from their own stat (at most ``top`` reads), since the scan keeps
+    no per-pid names. A parent outside this pid namespace (ppid 0) or gone by now is '?'.
+    """
+    best = heapq.nlargest(top, zombie_counts.items(), key=lambda item: item[1])
+    culprits = []
+    for ppid, count in best:
+        comm = b"?"
+        path = f"{proc_root}/{ppid}/stat"
+        try:
+            comm = parse_stat_row(read_file(path))[ROW_COMM]
         except (OSError, ValueError) as error:
             on_error(path, error, PID_STAT)
-            continue
-        append(row)
-        threads += row[ROW_THREADS]
-        if row[ROW_STATE] == ZOMBIE:
-            zombies += 1
-    return ProcessTable(rows, threads, zombies)
-
-
-def zombie_parents(rows: list[StatRow], top: int) -> list[Culprit]:
-    """The ``top`` parents with most zombie children: the processes that never wait()."""
-    counts: dict = {}
-    for row in rows:
-        if row[ROW_STATE] == ZOMBIE:
-            ppid = row[ROW_PPID]
-            counts[ppid] = counts.get(ppid, 0) + 1
-    if not counts:
-        return []
-    best = heapq.nlargest(top, counts.items(), key=lambda item: item[1])
-    wanted = {ppid for ppid, _ in best}
-    # The parent may be outside this pid namespace (ppid 0) or gone by now: then '?'.
-    comms = {row[ROW_PID]: row[ROW_COMM] for row in rows if row[ROW_PID] in wanted}
-    return [Culprit(ppid, decode_comm(comms.get(ppid, b"?")), count) for ppid, count in best]
-
-
-def top_threads(rows: list[StatRow], top: int) -> list[Culprit]:
-    """The ``top`` processes with most threads, leaving out single-threaded ones."""
-    best = heapq.nlargest(top, rows, key=lambda row: row[ROW_THREADS])
-    return [
-        Culprit(row[ROW_PID], decode_comm(row[ROW_COMM]), row[ROW_THREADS])
-        for row in best
-        if row[ROW_THREADS] > 1
-    ]
-
-
-def top_rss(rows: list[StatRow], top: int, page_size: int = PAGE_SIZE) -> list[Culprit]:
-    """The ``top`` processes by resident memory, in bytes, leaving out those with none."""
-    best = heapq.nlargest(top, rows, key=lambda row: row[ROW_RSS_PAGES])
-    return [
-        Culprit(row[ROW_PID], decode_comm(row[ROW_COMM]), row[ROW_RSS_PAGES] * page_size)
-        for row in best
-        if row[ROW_RSS_PAGES] > 0
-    ]
+        culprits.append(Culprit(ppid, decode_comm(comm), count))
+    return culprits
 
 
 def parse_max_processes(data: bytes) -> int | None:

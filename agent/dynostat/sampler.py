@@ -133,7 +133,9 @@ class Sampler:
 
     def _fill_tasks(self, sample: Sample) -> None:
         try:
-            table = procfs.scan_processes(self.proc_root, self.errors.handle)
+            table = procfs.scan_processes(
+                self.proc_root, self.errors.handle, self.top, self.keep_processes
+            )
         except OSError as error:
             self.errors.handle(self.proc_root, error, "proc_listing")
             return
@@ -150,12 +152,13 @@ class Sampler:
             limit=min(limits) if limits else None,
             pids_current=pids_current,
         )
-        rows = table.rows
-        sample.zombie_parents = procfs.zombie_parents(rows, self.top) if table.zombies else []
-        sample.top_threads = procfs.top_threads(rows, self.top)
-        sample.top_rss = procfs.top_rss(rows, self.top)
-        if self.keep_processes:
-            sample.processes = [procfs.row_to_process(row) for row in rows]
+        sample.top_threads = table.most_threads.culprits()
+        sample.top_rss = table.most_rss.culprits(scale=procfs.PAGE_SIZE)
+        sample.zombie_parents = procfs.zombie_parents(
+            self.proc_root, table.zombie_counts, self.top, self.errors.handle
+        )
+        if table.rows is not None:
+            sample.processes = [procfs.row_to_process(row) for row in table.rows]
 
 
 def make_sampler(

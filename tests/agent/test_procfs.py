@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
@@ -24,6 +25,19 @@ REAL_LINE = (
     b"47943680 4062 18446744073709551615 1 1 0 0 0 0 0 4096 1256 0 0 0 17 0 0 0 0 0 0 0 0 0 0 "
     b"0 0 0 0\n"
 )
+
+
+class Listing:
+    """Stands in for os.scandir with a listing taken earlier: the race's first half."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.entries = [SimpleNamespace(name=name) for name in names]
+
+    def __enter__(self):
+        return iter(self.entries)
+
+    def __exit__(self, *exc_info):
+        return False
 
 
 class Recorder:
@@ -105,49 +119,62 @@ def test_any_comm_bytes_round_trip_and_keep_the_fields_after_them(comm, pid, thr
     assert process.comm == comm.decode("utf-8", "replace")
 
 
-def rows_of(*processes: tuple) -> list:
-    return [
-        (pid, ppid, comm.encode(), state.encode(), threads, rss)
-        for pid, ppid, comm, state, threads, rss in processes
+def row(pid: int, ppid: int, comm: str, threads: int, rss: int) -> tuple:
+    return (pid, ppid, comm.encode(), b"S", threads, rss)
+
+
+def test_a_ranking_keeps_the_largest_counts_largest_first_and_ties_to_the_first_offered():
+    ranking = procfs.Ranking(2, minimum=2)
+    cut = ranking.cut()
+    assert cut == 2
+    for pid, threads in ((5, 3), (6, 9), (7, 3), (8, 1), (9, 4)):
+        if threads >= cut:
+            cut = ranking.offer(threads, row(pid, 1, f"p{pid}", threads, 0))
+    assert ranking.culprits() == [Culprit(6, "p6", 9), Culprit(9, "p9", 4)]
+    assert cut == 5  # only a count above the smallest kept one can still get in
+    tied = procfs.Ranking(1, minimum=1)
+    tied.offer(7, row(10, 1, "first", 7, 0))
+    tied.offer(7, row(11, 1, "second", 7, 0))
+    assert tied.culprits() == [Culprit(10, "first", 7)]
+
+
+def test_a_ranking_of_size_zero_takes_nothing_and_scale_gives_bytes():
+    assert procfs.Ranking(0, minimum=1).cut() == float("inf")
+    ranking = procfs.Ranking(3, minimum=1)
+    ranking.offer(10, row(1, 0, "a", 1, 10))
+    assert ranking.culprits(scale=4096) == [Culprit(1, "a", 40960)]
+
+
+def test_culprits_from_a_scan_leave_out_single_threaded_and_memoryless_processes():
+    table = procfs.scan_processes(str(FIXTURES / "cgroup-v1/proc"), Recorder(), top=5)
+    assert table.most_threads.culprits() == [
+        Culprit(10, "puma 6.4.2 (tcp", 40),
+        Culprit(11, "ruby", 7),
     ]
-
-
-ROWS = rows_of(
-    (1, 0, "bash", "S", 1, 900),
-    (10, 1, "puma", "S", 40, 51200),
-    (11, 10, "ruby", "S", 7, 25600),
-    (20, 11, "convert", "Z", 1, 0),
-    (21, 11, "convert", "Z", 1, 0),
-    (23, 10, "sh", "Z", 1, 0),
-    (30, 999, "gone", "Z", 1, 0),
-)
-
-
-def test_zombie_parents_are_ranked_by_zombie_count_and_named_by_the_parents_comm():
-    assert procfs.zombie_parents(ROWS, 3) == [
-        Culprit(11, "ruby", 2),
-        Culprit(10, "puma", 1),
-        Culprit(999, "?", 1),
-    ]
-    assert procfs.zombie_parents(ROWS, 1) == [Culprit(11, "ruby", 2)]
-    assert procfs.zombie_parents(rows_of((1, 0, "init", "S", 1, 1)), 3) == []
-
-
-def test_top_threads_leave_out_single_threaded_processes():
-    assert procfs.top_threads(ROWS, 3) == [Culprit(10, "puma", 40), Culprit(11, "ruby", 7)]
-
-
-def test_top_rss_is_in_bytes_and_leaves_out_processes_without_memory():
-    assert procfs.top_rss(ROWS, 5, page_size=4096) == [
-        Culprit(10, "puma", 51200 * 4096),
+    assert table.most_rss.culprits(scale=4096) == [
+        Culprit(10, "puma 6.4.2 (tcp", 51200 * 4096),
         Culprit(11, "ruby", 25600 * 4096),
         Culprit(1, "bash", 900 * 4096),
     ]
+    assert table.zombie_counts == {11: 3, 10: 1}
+
+
+def test_zombie_parents_are_ranked_by_zombie_count_and_named_from_their_own_stat():
+    proc = str(FIXTURES / "cgroup-v1/proc")
+    recorder = Recorder()
+    assert procfs.zombie_parents(proc, {10: 1, 11: 3, 0: 2}, 3, recorder) == [
+        Culprit(11, "ruby", 3),
+        Culprit(0, "?", 2),  # outside the pid namespace: no stat to name it
+        Culprit(10, "puma 6.4.2 (tcp", 1),
+    ]
+    assert procfs.zombie_parents(proc, {10: 1, 11: 3}, 1, recorder) == [Culprit(11, "ruby", 3)]
+    assert procfs.zombie_parents(proc, {}, 3, recorder) == []
+    assert recorder.calls == [(proc + "/0/stat", FileNotFoundError, procfs.PID_STAT)]
 
 
 def test_scanning_a_fixture_counts_processes_threads_including_zombies():
     recorder = Recorder()
-    table = procfs.scan_processes(str(FIXTURES / "cgroup-v1/proc"), recorder)
+    table = procfs.scan_processes(str(FIXTURES / "cgroup-v1/proc"), recorder, keep_rows=True)
     assert (table.processes, table.threads, table.zombies) == (7, 1 + 40 + 7 + 4, 4)
     assert sorted(row[procfs.ROW_PID] for row in table.rows) == [1, 10, 11, 20, 21, 22, 23]
     assert recorder.calls == []
@@ -156,7 +183,7 @@ def test_scanning_a_fixture_counts_processes_threads_including_zombies():
 def test_empty_and_garbage_stat_files_go_to_the_error_policy_and_the_rest_is_counted():
     for scenario in ("empty-files", "garbage-files"):
         recorder = Recorder()
-        table = procfs.scan_processes(str(FIXTURES / scenario / "proc"), recorder)
+        table = procfs.scan_processes(str(FIXTURES / scenario / "proc"), recorder, keep_rows=True)
         assert [row[procfs.ROW_COMM] for row in table.rows] == [b"survivor"]
         assert sorted((Path(p).parent.name, e, k) for p, e, k in recorder.calls) == [
             ("7", MalformedError, "pid_stat"),
@@ -170,14 +197,14 @@ def test_a_pid_listed_but_gone_before_it_is_read_reaches_the_policy_as_vanished(
     """Simulated with a fixture copy: the directory is deleted right after the listing."""
     root = tmp_path / "proc"
     shutil.copytree(FIXTURES / "cgroup-v1/proc", root)
-    real_listdir = os.listdir
 
-    def listdir_then_exit(path):
-        names = real_listdir(path)
-        shutil.rmtree(root / "11")
-        return names
+    def list_then_exit(path):
+        names = os.listdir(path)
+        (root / "11/stat").unlink()  # not rmtree: it would call the patched scandir
+        (root / "11").rmdir()
+        return Listing(names)
 
-    monkeypatch.setattr(os, "listdir", listdir_then_exit)
+    monkeypatch.setattr(os, "scandir", list_then_exit)
     recorder = Recorder()
     table = procfs.scan_processes(str(root), recorder)
     assert table.processes == 6
@@ -192,18 +219,17 @@ def start_child() -> subprocess.Popen:
 def test_a_real_process_reaped_between_listing_and_open_is_vanished(monkeypatch):
     """The real kernel race: the pid is listed, then exits and is reaped before its open."""
     child = start_child()
-    real_listdir = os.listdir
 
-    def listdir_then_reap(path):
-        names = real_listdir(path)
+    def list_then_reap(path):
+        names = os.listdir(path)
         assert str(child.pid) in names
         child.kill()
         child.wait()
-        return [str(child.pid), str(os.getpid())]
+        return Listing([str(child.pid), str(os.getpid())])
 
-    monkeypatch.setattr(os, "listdir", listdir_then_reap)
+    monkeypatch.setattr(os, "scandir", list_then_reap)
     recorder = Recorder()
-    table = procfs.scan_processes("/proc", recorder)
+    table = procfs.scan_processes("/proc", recorder, keep_rows=True)
     assert [row[procfs.ROW_PID] for row in table.rows] == [os.getpid()]
     assert len(recorder.calls) == 1
     path, error_type, _ = recorder.calls[0]
@@ -222,11 +248,11 @@ def test_a_real_process_reaped_between_open_and_read_is_vanished(monkeypatch):
             child.wait()
         return real_read(fd, size)
 
-    monkeypatch.setattr(os, "listdir", lambda path: [str(child.pid)])
+    monkeypatch.setattr(os, "scandir", lambda path: Listing([str(child.pid)]))
     monkeypatch.setattr(os, "read", read_after_reap)
     recorder = Recorder()
     table = procfs.scan_processes("/proc", recorder)
-    assert table.rows == []
+    assert table.processes == 0
     assert [error for _, error, _ in recorder.calls] == [ProcessLookupError]
     assert procfs.is_vanished(ProcessLookupError())
 
@@ -246,7 +272,7 @@ def test_the_scan_never_opens_cmdline_or_environ(monkeypatch):
 
 
 def test_the_scan_of_this_machine_sees_this_process_with_its_threads():
-    table = procfs.scan_processes("/proc", Recorder())
+    table = procfs.scan_processes("/proc", Recorder(), keep_rows=True)
     mine = [row for row in table.rows if row[procfs.ROW_PID] == os.getpid()]
     assert len(mine) == 1
     assert mine[0][procfs.ROW_THREADS] == len(os.listdir(f"/proc/{os.getpid()}/task"))

@@ -8,6 +8,7 @@ import resource
 import shutil
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -137,7 +138,7 @@ def test_a_missing_proc_root_is_reported_and_leaves_tasks_out(tmp_path):
 
 
 def test_a_bug_in_one_source_is_reported_once_and_the_others_survive(monkeypatch):
-    def broken(rows, top):
+    def broken(*args):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(procfs, "zombie_parents", broken)
@@ -158,16 +159,26 @@ def test_a_bug_in_one_source_is_reported_once_and_the_others_survive(monkeypatch
 
 def test_vanished_pids_are_skipped_silently(tmp_path, monkeypatch):
     shutil.copytree(FIXTURES / "cgroup-v1", tmp_path / "dyno")
-    real_listdir = os.listdir
+    real_scandir = os.scandir
 
-    def listdir_with_ghosts(path):
-        names = real_listdir(path)
-        if path.endswith("/proc"):
-            shutil.rmtree(Path(path) / "10", ignore_errors=True)
-            return [*names, "424242"]
-        return names
+    def scandir_with_ghosts(path):
+        """Pid 10 exits after the listing; pid 424242 was listed but is long gone."""
+        names = [entry.name for entry in real_scandir(path)] + ["424242"]
+        (Path(path) / "10/stat").unlink()  # not rmtree: it would call the patched scandir
+        (Path(path) / "10").rmdir()
+        return real_scandir_of(names)
 
-    monkeypatch.setattr(os, "listdir", listdir_with_ghosts)
+    def real_scandir_of(names):
+        class Listing:
+            def __enter__(self):
+                return iter([SimpleNamespace(name=name) for name in names])
+
+            def __exit__(self, *exc_info):
+                return False
+
+        return Listing()
+
+    monkeypatch.setattr(os, "scandir", scandir_with_ghosts)
     sampler, reports = sampler_for("dyno", root=tmp_path)
     sample = sampler.sample(0)
     assert sample.tasks.processes == 6
@@ -236,7 +247,11 @@ def test_permission_denied_files_are_reported_once_and_counted_every_time():
     assert Path("cgroup/memory/dyno/memory.stat") in reported
     assert Path("proc/loadavg") in reported
     assert reported & {Path("proc/10/stat"), Path("proc/11/stat")}
-    assert denied_count == 8  # 4 denied reads per tick, 2 ticks
+    # Zombie parents 10 and 11 cannot be named: their stat is denied, so they are '?'.
+    assert [(c.pid, c.comm) for c in first.zombie_parents] == [(11, "?"), (10, "?")]
+    # Per tick: 2 pid stats in the scan, the same 2 again to name the zombie parents,
+    # loadavg and memory.stat; over 2 ticks.
+    assert denied_count == 12
 
 
 def test_this_machine_is_sampled_without_any_error():
