@@ -1,10 +1,12 @@
 """``<proc>/<pid>/stat`` and ``<proc>/self/limits``: processes, threads, zombies and culprits.
 
 The scan is the agent's hot path: one ``os.open``/``os.read`` per pid, bytes parsed after the
-last ``)`` (``comm`` may itself hold spaces and parentheses), and a plain tuple per process.
-Process objects are only built on request: a frozen dataclass per pid costs about 1 µs, a
-sixth of what the kernel needs to produce the stat line. ``cmdline`` and ``environ`` are
-never opened: they hold the app's secrets, and ``comm`` names a process well enough.
+last ``)`` (``comm`` may itself hold spaces and parentheses) into a plain tuple that is dropped
+at once unless it ranks among the culprits, so a tick's memory does not grow with the number
+of processes. Process objects are only built on request: a frozen dataclass per pid costs
+about 1 µs, a sixth of what the kernel needs to produce the stat line. ``cmdline`` and
+``environ`` are never opened: they hold the app's secrets, and ``comm`` names a process well
+enough.
 """
 
 from __future__ import annotations
