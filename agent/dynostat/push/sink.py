@@ -255,7 +255,9 @@ class Sink:
             "reason": reason,
         }
         line.update(fields)
-        line["buffered"] = len(self._pending)
+        # What will wait after this tick: the buffer is trimmed to its size once the tick's
+        # sends are over.
+        line["buffered"] = min(len(self._pending), self.buffer_size)
         line["dropped"] = self.dropped
         repeats = self._repeats.pop(key, 0)
         if repeats:
