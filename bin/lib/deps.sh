@@ -41,11 +41,11 @@ function deps::describe() {
 function deps::find_pip() {
 	local python="${1}"
 	local build_python
-	if timeout 60 "${python}" -I -m pip --version >/dev/null 2>&1; then
+	if timeout 60 "${python}" -I -B -m pip --version >/dev/null 2>&1; then
 		echo "${python}"
 		return 0
 	fi
-	if build_python="$(command -v python3)" && timeout 60 "${build_python}" -I -m pip --version >/dev/null 2>&1; then
+	if build_python="$(command -v python3)" && timeout 60 "${build_python}" -I -B -m pip --version >/dev/null 2>&1; then
 		echo "${build_python}"
 		return 0
 	fi

@@ -35,12 +35,13 @@ function python::standalone_pin() {
 }
 
 # Prints the full version (3.12.14) of a Python interpreter, or returns 1 when it does not run.
-# -I keeps the build's PYTHONHOME/PYTHONPATH from changing which stdlib answers.
+# -I keeps the build's PYTHONHOME/PYTHONPATH from changing which stdlib answers; -B keeps it
+# from writing bytecode beside an interpreter that may live outside BUILD_DIR.
 # Usage: python::version PYTHON
 function python::version() {
 	local python="${1}"
 	[[ -x "${python}" ]] || return 1
-	timeout 30 "${python}" -I -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null
+	timeout 30 "${python}" -I -B -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null
 }
 
 # Returns 0 when VERSION (3.12.14) is new enough for the agent.
@@ -326,8 +327,11 @@ function python::standalone_url() {
 function python::standalone_sha256() {
 	local env_dir="${1}"
 	local arch="${2}"
-	local pin
-	config::read "${env_dir}" DYNOSTAT_PYTHON_SHA256 && return 0
+	local pin sha256
+	if sha256="$(config::read "${env_dir}" DYNOSTAT_PYTHON_SHA256)"; then
+		echo "${sha256,,}"
+		return 0
+	fi
 	config::read "${env_dir}" DYNOSTAT_PYTHON_URL >/dev/null && return 1
 	pin="$(python::standalone_pin "${arch}")" || return 1
 	echo "${pin#* }"
@@ -347,6 +351,8 @@ function python::install_standalone() {
 
 	url="$(config::read "${env_dir}" DYNOSTAT_PYTHON_URL)" || url=""
 	sha256="$(config::read "${env_dir}" DYNOSTAT_PYTHON_SHA256)" || sha256=""
+	# Checksums are often copied in upper case; sha256sum prints lower case.
+	sha256="${sha256,,}"
 	if [[ -n "${url}" || -n "${sha256}" ]]; then
 		if [[ -z "${url}" || ! "${sha256}" =~ ^[0-9a-f]{64}$ ]]; then
 			shown_url="$(python::redact_url "${url:-(unset)}")"

@@ -238,6 +238,15 @@ assert_nothing_installed() {
 	assert_nothing_written_outside
 }
 
+@test "compile accepts a mirror checksum copied in upper case" {
+	serve_standalone
+	echo "${STANDALONE_SHA256^^}" >"${ENV_DIR}/DYNOSTAT_PYTHON_SHA256"
+	run -0 compile_app heroku-24
+	assert_line "       Verified sha256 ${STANDALONE_SHA256}"
+	run -0 readlink "${BUILD_DIR}/.dynostat/bin/python3"
+	assert_output "../python/bin/python3"
+}
+
 @test "compile fails clearly on a wrong checksum, installs nothing and caches nothing" {
 	serve_standalone
 	local wrong_sha256="0000000000000000000000000000000000000000000000000000000000000000"
