@@ -21,6 +21,17 @@ setup() {
 	assert_output "dynostat"
 }
 
+@test "detect serves the CNB API when the lifecycle's variables are set: 0 on amd64, 100 on a target without CPython" {
+	mkdir -p "${WORLD}/platform"
+	run -0 env -i PATH="${BUILD_PATH}" CNB_BUILDPACK_DIR="${REPO_DIR}" CNB_PLATFORM_DIR="${WORLD}/platform" \
+		CNB_BUILD_PLAN_PATH="${WORLD}/plan.toml" CNB_TARGET_OS=linux CNB_TARGET_ARCH=amd64 \
+		bash "${REPO_DIR}/bin/detect" "${WORLD}/platform" "${WORLD}/plan.toml"
+	run -100 env -i PATH="${BUILD_PATH}" CNB_BUILDPACK_DIR="${REPO_DIR}" CNB_PLATFORM_DIR="${WORLD}/platform" \
+		CNB_BUILD_PLAN_PATH="${WORLD}/plan.toml" CNB_TARGET_OS=linux CNB_TARGET_ARCH=s390x \
+		bash "${REPO_DIR}/bin/detect" "${WORLD}/platform" "${WORLD}/plan.toml"
+	assert_output --partial "s390x"
+}
+
 @test "release prints a YAML mapping with no default process types and no add-ons" {
 	run -0 env -i PATH="${BUILD_PATH}" bash "${REPO_DIR}/bin/release" "${BUILD_DIR}"
 	assert_output "--- {}"
