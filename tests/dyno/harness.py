@@ -32,6 +32,7 @@ import json
 import os
 import random
 import re
+import select
 import shutil
 import signal
 import socket
@@ -109,7 +110,7 @@ def unsupported_reason() -> str | None:
     """One line saying why this machine cannot run a dyno, or None when it can."""
     if os.geteuid() != 0:
         return "dynos need root (namespaces, cgroups, a separate uid)"
-    for tool in ("unshare", "nsenter", "mount", "bash"):
+    for tool in ("unshare", "nsenter", "setpriv", "mount", "bash"):
         if shutil.which(tool, path=BASE_PATH) is None:
             return f"dynos need {tool}(1), not found on {BASE_PATH}"
     if not os.access(RUN_PYTHON, os.X_OK):
@@ -439,8 +440,7 @@ class Dyno:
             os.close(log_write)
             os.close(status_write)
         self._readers = [
-            threading.Thread(target=self._read_log, args=(log_read,), daemon=True),
-            threading.Thread(target=self._read_status, args=(status_read,), daemon=True),
+            threading.Thread(target=self._pump, args=(log_read, status_read), daemon=True),
             threading.Thread(target=self._read_boot_errors, daemon=True),
         ]
         for reader in self._readers:
@@ -508,6 +508,10 @@ class Dyno:
                 f"{grace:g} seconds of SIGTERM"
             )
             self._platform("Stopping remaining processes with SIGKILL")
+        else:
+            # Everything exited: the init reaps the last of it, reports the command's
+            # status and exits by itself; the SIGKILL below is then a no-op.
+            self.wait_down(1.0)
         self._kill_everything()
 
     def _app_pids(self) -> set[int]:
@@ -592,22 +596,51 @@ class Dyno:
     def _platform(self, text: str) -> None:
         self._append("heroku", text)
 
-    def _read_log(self, fd: int) -> None:
-        with os.fdopen(fd, "rb") as stream:
-            for raw in stream:
-                self._append("app", raw.decode("utf-8", "replace").rstrip("\n"))
+    def _pump(self, log_fd: int, status_fd: int) -> None:
+        """Read the log stream and the init's status reports in one thread, in order.
+
+        A command writes its last lines before it exits, so when the init reports the exit
+        those lines are already in the log pipe: the pipe is drained first, and the exit is
+        never seen before the output that came before it."""
+        os.set_blocking(log_fd, False)
+        partial = b""
+        open_fds = {log_fd, status_fd}
+        while open_fds:
+            readable, _, _ = select.select(list(open_fds), [], [])
+            if log_fd in open_fds and (log_fd in readable or status_fd in readable):
+                partial, log_open = self._drain_log(log_fd, partial)
+                if not log_open:
+                    open_fds.discard(log_fd)
+            if status_fd in readable:
+                report = os.read(status_fd, 4096)
+                if not report:
+                    open_fds.discard(status_fd)
+                for line in report.decode().splitlines():
+                    word, _, value = line.partition(" ")
+                    if word == "exit":
+                        self._record_exit(int(value))
+        if partial:
+            self._append("app", partial.decode("utf-8", "replace"))
+        os.close(log_fd)
+        os.close(status_fd)
+
+    def _drain_log(self, fd: int, partial: bytes) -> tuple[bytes, bool]:
+        """Read what the log pipe holds now; (the unfinished last line, whether it is open)."""
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                return partial, True
+            if not chunk:
+                return partial, False
+            *lines, partial = (partial + chunk).split(b"\n")
+            for line in lines:
+                self._append("app", line.decode("utf-8", "replace"))
 
     def _read_boot_errors(self) -> None:
         # What unshare(1) and the init say before the log stream exists: kept for errors.
         assert self._unshare is not None and self._unshare.stderr is not None
         self.boot_errors = self._unshare.stderr.read().decode("utf-8", "replace")
-
-    def _read_status(self, fd: int) -> None:
-        with os.fdopen(fd, "rb") as stream:
-            for raw in stream:
-                word, _, value = raw.decode().partition(" ")
-                if word == "exit":
-                    self._record_exit(int(value))
 
     def _record_exit(self, status: int) -> None:
         with self._changed:
@@ -734,6 +767,8 @@ class Dyno:
             str(self.init_pid),
             "--pid",
             "--mount",
+            "--uts",
+            *(["--cgroup"] if self.cgroupns else []),
             "--wdns=/app",
             "--",
         ]

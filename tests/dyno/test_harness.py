@@ -123,8 +123,13 @@ def test_leaving_the_block_removes_every_process_cgroup_and_file_even_after_an_e
 def test_exec_sessions_run_inside_the_dyno_as_its_user_without_config_vars(boot):
     dyno = boot("plain", "sleep 60", config={"SECRET_THING": "x"}, dyno="worker.1", buildpack=None)
     dyno.wait_for(lambda line: line.text.startswith("State changed"), 10)
-    result = dyno.exec('id -u; echo "$GREETING"; echo "${SECRET_THING:-unset}"; pwd')
+    result = dyno.exec(
+        'id -u; echo "$GREETING"; echo "${SECRET_THING:-unset}"; pwd; hostname; '
+        "cat /proc/self/cgroup"
+    )
     assert result.returncode == 0
+    assert result.stdout.split("\n")[4] == dyno.hostname
+    assert f"/dynostat-dyno-{dyno.uid}" in result.stdout
     assert result.stdout.split("\n")[:4] == [
         str(dyno.uid),
         "sourced from .profile.d",
