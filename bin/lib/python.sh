@@ -162,7 +162,7 @@ function python::fetch_archive() {
 			"Nothing was installed or cached."
 		return 1
 	fi
-	mv -f -- "${partial}" "${archive}"
+	mv -f -- "${partial}" "${archive}" || return 1
 	output::detail "Verified sha256 ${expected_sha256}"
 }
 
@@ -286,7 +286,7 @@ function python::choose() {
 		if version="$(python::version "${build_dir}/${relative}")" && python::is_supported "${version}"; then
 			output::detail "Using the app's Python ${version} at ${relative} (already in the slug)"
 			python::link "${build_dir}/${relative}" "${agent_dir}"
-			return 0
+			return
 		fi
 		output::detail "Not using the app's Python at ${relative}: ${version:-it does not run}, the agent needs 3.9+"
 	fi
@@ -295,7 +295,7 @@ function python::choose() {
 		if version="$(python::version "${candidate}")" && python::is_supported "${version}"; then
 			output::detail "Using the ${stack} run image's Python ${version} at ${candidate} (on every dyno of this stack)"
 			python::link "${candidate}" "${agent_dir}"
-			return 0
+			return
 		fi
 		output::detail "Not using the ${stack} run image's Python at ${candidate}: ${version:-it does not run}"
 	else
@@ -409,5 +409,6 @@ function python::link() {
 	if [[ "${link_target}" == "${parent}/"* ]]; then
 		link_target="$(realpath -m -s --relative-to="${agent_dir}/bin" "${link_target}")"
 	fi
-	ln -sfn -- "${link_target}" "${agent_dir}/bin/python3"
+	ln -sfn -- "${link_target}" "${agent_dir}/bin/python3" || return 1
+	[[ -x "${agent_dir}/bin/python3" ]]
 }
