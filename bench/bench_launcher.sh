@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: bash tests/buildpack/helpers/bench-launcher.sh [ROUNDS]
+# Usage: bash bench/bench_launcher.sh [ROUNDS]
 # What the launcher adds to a dyno's boot: the wall time of sourcing .profile.d/dynostat.sh in
 # the login shell, on a web dyno (starts an agent) and a one-off dyno (starts none), beside
 # sourcing an empty file. Prints the median and the slowest round in milliseconds. The agent
@@ -9,7 +9,7 @@
 set -euo pipefail
 
 ROUNDS="${1:-100}"
-REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK_DIR="$(mktemp -d)"
 trap 'rm -rf -- "${WORK_DIR}"' EXIT
 
