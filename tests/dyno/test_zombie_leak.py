@@ -21,7 +21,11 @@ def test_the_agent_names_the_zombie_parent_before_fork_fails_and_prints_through_
     )
     started = dyno.wait_for(r"leaky_worker\[\d+\]: started pid=\d+", 20)
     worker_pid = re.search(r"pid=(\d+)", started.text).group(1)
+    (agent,) = dyno.agents()
     first_eagain = dyno.wait_for("fork failed: EAGAIN", 60)
+    # In the thick of it the agent is the same single-threaded process: it neither crashed
+    # and came back, nor needed a thread to keep going.
+    assert [(a.host_pid, a.threads) for a in dyno.agents()] == [(agent.host_pid, 1)]
     gave_up = dyno.wait_for("giving up", 30)
     recovered = dyno.wait_for(
         lambda line: line.mono > gave_up.mono and "sample#dynostat.zombies=0 " in line.text + " ",
@@ -55,6 +59,8 @@ def test_the_agent_names_the_zombie_parent_before_fork_fails_and_prints_through_
         for line in lines
         if first_eagain.mono <= line.mono <= gave_up.mono
     )
+
+    assert not [line for line in lines if "at=error" in line.text]
 
     # Once the worker is gone the dyno's init reaps its zombies and the numbers fall.
     assert harness.metric(recovered, "zombies") == 0
