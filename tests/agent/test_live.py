@@ -37,7 +37,17 @@ if len(sys.argv) > 1:
 ZOMBIE_MAKER = (
     JOIN_CGROUP
     + f"""
-import os, time
+import os, signal, time
+
+def reap_and_exit(signum, frame):
+    # The test's cleanup: reap the zombies here rather than leave them to pid 1.
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            os._exit(0)
+
+signal.signal(signal.SIGTERM, reap_and_exit)
 for _ in range({ZOMBIES}):
     if os.fork() == 0:
         os._exit(0)
@@ -78,8 +88,8 @@ def wait_for_zombies(parent: int) -> None:
 def spawn_population(cgroup: Path | None = None):
     """The zombie maker and the threaded process, optionally both inside one pids cgroup.
 
-    Every process is killed and reaped on the way out, also when the test fails; the
-    zombies then go to pid 1, which reaps them.
+    Every process is stopped and reaped on the way out, also when the test fails; the zombie
+    maker reaps its zombies itself when told to stop.
     """
     children = []
     try:
@@ -93,8 +103,12 @@ def spawn_population(cgroup: Path | None = None):
         yield maker, threaded
     finally:
         for child in children:
-            child.kill()
-            child.wait()
+            child.terminate()
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
 
 @pytest.fixture
