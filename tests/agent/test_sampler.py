@@ -11,6 +11,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dynostat import procfs
 from dynostat.sample import Culprit, LoadAvg, Memory, Process, Tasks
@@ -270,3 +272,39 @@ def test_this_machine_is_sampled_without_any_error():
 
 def test_make_sampler_gives_the_procfs_sampler_where_proc_exists():
     assert type(make_sampler("/proc", "/sys/fs/cgroup", 3, Reports())) is Sampler
+
+
+FUZZED_FILES = (
+    "proc/loadavg",
+    "proc/self/cgroup",
+    "proc/self/limits",
+    "proc/10/stat",
+    "proc/20/stat",
+    "cgroup/memory/dyno/memory.stat",
+    "cgroup/memory/dyno/memory.limit_in_bytes",
+    "cgroup/pids/dyno/pids.max",
+    "cgroup/pids/dyno/pids.current",
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    contents=st.lists(
+        st.binary(max_size=300), min_size=len(FUZZED_FILES), max_size=len(FUZZED_FILES)
+    )
+)
+def test_arbitrary_bytes_in_every_source_file_never_escape_sample(contents):
+    top = Path(tempfile.mkdtemp(prefix="dynostat-fuzz-"))
+    try:
+        shutil.copytree(FIXTURES / "cgroup-v1", top / "dyno")
+        for name, data in zip(FUZZED_FILES, contents):
+            (top / "dyno" / name).write_bytes(data)
+        sampler, reports = sampler_for("dyno", root=top)
+        samples = [sampler.sample(0), sampler.sample(1)]
+    finally:
+        shutil.rmtree(top)
+    for sample in samples:
+        assert sample.tasks is not None
+        assert sample.tasks.processes >= 5  # the untouched pids are always counted
+    assert all(report["event"] in ("source_malformed", "source_unreadable") for report in reports)
+    assert len(reports) == len({(r["event"], r["path"]) for r in reports}), "each said once"
