@@ -1,6 +1,6 @@
 """What one sample costs, next to the alternatives and to a C floor, at 256/1000/5000 processes.
 
-    python3 bench/bench_scan.py [--sizes 256,1000,5000] [--rounds 15]
+    python3 bench/bench_scan.py [--sizes 256,1000,5000] [--rounds 25]
 
 For each size the script starts a population of that many sleeping processes (bench/
 population.c), then measures, interleaved round by round so that drift hits every method
@@ -41,6 +41,10 @@ from dynostat.sampler import Sampler  # noqa: E402
 SCANS_PER_ROUND = 4  # the first scan of each round warms caches and is dropped
 PS_COMMAND = ["ps", "-eo", "stat,ppid,nlwp,rss"]
 PSUTIL_ATTRS = ["status", "ppid", "num_threads", "memory_info"]
+AGENT = "agent Sampler.sample"
+GOAL_RATIO = 1.3
+GOAL_RSS_MB = 10
+GOAL_FIRST_LINE_MS = 150
 
 
 def compile_helpers(build: Path) -> tuple[Path, Path]:
@@ -110,7 +114,7 @@ def measure(floor: Path, rounds: int) -> dict[str, list[float]]:
     ignore = lambda path, error, kind: None  # noqa: E731 - vanished pids are expected here
     methods = {
         "C floor (floor.c)": lambda: floor_times(floor),
-        "agent Sampler.sample": lambda: timed(lambda: sampler.sample(time.time()), SCANS_PER_ROUND),
+        AGENT: lambda: timed(lambda: sampler.sample(time.time()), SCANS_PER_ROUND),
         "agent procfs scan only": lambda: timed(
             lambda: procfs.scan_processes("/proc", ignore), SCANS_PER_ROUND
         ),
@@ -222,10 +226,36 @@ def interpreters() -> list[tuple[str, list[str]]]:
     return found
 
 
+def print_goals(agent_ratios: dict[int, float], memory_rows: list) -> None:
+    """The issue's three goals, each with the figures above that decide it."""
+    large = {present: ratio for present, ratio in agent_ratios.items() if present >= 1000}
+    agent_mb = [row[3][2] for row in memory_rows if row[3][2] is not None]
+    first_lines = [row[4] for row in memory_rows if row[4] is not None]
+    print("\n# Goals\n")
+    ratios = ", ".join(f"{ratio:.2f}x at {present}" for present, ratio in sorted(large.items()))
+    met = large and max(large.values()) <= GOAL_RATIO
+    print(
+        f"- {AGENT} <= {GOAL_RATIO}x the C floor at >= 1000 processes: {ratios} "
+        f"({'met' if met else 'NOT met'})"
+    )
+    if agent_mb:
+        met = max(agent_mb) <= GOAL_RSS_MB
+        print(
+            f"- agent RSS <= {GOAL_RSS_MB} MB: {min(agent_mb):.2f} to {max(agent_mb):.2f} MB "
+            f"({'met' if met else 'NOT met'})"
+        )
+    if first_lines:
+        met = max(first_lines) <= GOAL_FIRST_LINE_MS
+        print(
+            f"- first line <= {GOAL_FIRST_LINE_MS} ms: {min(first_lines):.0f} to "
+            f"{max(first_lines):.0f} ms ({'met' if met else 'NOT met'})"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="256,1000,5000")
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=25)
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     have_cli = (REPO / "agent/dynostat/__main__.py").exists()
@@ -237,6 +267,7 @@ def main() -> int:
         print("| processes | method | median ms | µs per process | x C floor |")
         print("|---:|---|---:|---:|---:|")
         memory_rows = []
+        agent_ratios = {}
         for python, _ in interpreters():
             compile_agent(python)
         for size in sizes:
@@ -244,6 +275,7 @@ def main() -> int:
                 present = count_processes()
                 times = measure(floor, args.rounds)
                 floor_median = statistics.median(times["C floor (floor.c)"])
+                agent_ratios[present] = statistics.median(times[AGENT]) / floor_median
                 for name, samples in times.items():
                     median = statistics.median(samples)
                     print(
@@ -265,6 +297,7 @@ def main() -> int:
             agent_mb = f"{agent:.2f}" if have_cli else "n/a"
             first = f"{first_line:.0f}" if first_line is not None else "n/a"
             print(f"| {present} | `{label}` | {alone:.2f} | {sampler:.2f} | {agent_mb} | {first} |")
+        print_goals(agent_ratios, memory_rows)
     finally:
         shutil.rmtree(build)
         shutil.rmtree(PYCACHE, ignore_errors=True)
