@@ -73,9 +73,9 @@ dynostat::launch() {
 		export PYTHONPATH="${python_path}" PYTHONNOUSERSITE=1 PYTHONSAFEPATH=1
 		cd / || :
 		if command -v setsid >/dev/null; then
-			exec setsid -f "${python}" -m dynostat --lock "${lock_file}" </dev/null
+			exec setsid -f "${python}" -S -m dynostat --lock "${lock_file}" </dev/null
 		fi
-		"${python}" -m dynostat --lock "${lock_file}" </dev/null &
+		"${python}" -S -m dynostat --lock "${lock_file}" </dev/null &
 	) || :
 	return 0
 }
