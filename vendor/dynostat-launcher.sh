@@ -9,7 +9,9 @@
 # than builtins, and nothing printed. Everything that changes state (environment, options,
 # working directory, open files) happens in a subshell that becomes the agent.
 
-# Starts `PYTHON -m dynostat --lock LOCK_FILE` detached, unless this dyno should not run one.
+# Starts `PYTHON -S <first dir of PYTHON_PATH>/dynostat-agent --lock LOCK_FILE` detached, unless
+# this dyno should not run one. Without site imports and runpy (`-m`), the agent holds about
+# 5 MB less memory: .pth files and sitecustomize load whatever the image has.
 # PYTHON_PATH is the colon-separated list of directories the agent imports from (the one
 # holding the dynostat package first). The agent takes the lock or exits at once, so calling
 # this again (`heroku ps:exec`, a nested login shell) never starts a second agent.
@@ -19,6 +21,7 @@ dynostat::launch() {
 	local python="${2:-}"
 	local lock_file="${3:-}"
 	local dyno="${DYNO:-}"
+	local entry="${python_path%%:*}/dynostat-agent"
 	local process_type suffix without_last types fd
 
 	case "${DYNOSTAT_DISABLE:-}" in
@@ -27,6 +30,7 @@ dynostat::launch() {
 	esac
 	# No dyno name: not a dyno, or a `heroku ps:exec` session, whose dyno already has its agent.
 	[[ -n "${dyno}" && -n "${python_path}" && -n "${lock_file}" && -x "${python}" ]] || return 0
+	[[ -r "${entry}" ]] || return 0
 
 	# Classic names are <type>.<number> (web.1, run.4242); Fir names are
 	# <type>-<hash>-<suffix> (web-12a34b56d-e78f9), where <type> may itself contain '-'.
@@ -73,9 +77,9 @@ dynostat::launch() {
 		export PYTHONPATH="${python_path}" PYTHONNOUSERSITE=1 PYTHONSAFEPATH=1
 		cd / || :
 		if command -v setsid >/dev/null; then
-			exec setsid -f "${python}" -S -m dynostat --lock "${lock_file}" </dev/null
+			exec setsid -f "${python}" -S "${entry}" --lock "${lock_file}" </dev/null
 		fi
-		"${python}" -S -m dynostat --lock "${lock_file}" </dev/null &
+		"${python}" -S "${entry}" --lock "${lock_file}" </dev/null &
 	) || :
 	return 0
 }

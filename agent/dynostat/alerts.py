@@ -20,11 +20,13 @@ never outgrows the dyno's own process table.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
 
 from dynostat.output import Quantity, megabytes
 from dynostat.sample import Culprit, Sample
+
+TYPE_CHECKING = False  # collections costs memory at run time; only type checkers read these
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
 
 WARN_EVERY_S = 60.0
 
@@ -46,7 +48,8 @@ class RateLimiter:
         self.every = every
         self.max_keys = max_keys
         # key -> [monotonic time it last went through, how many were held back since]
-        self._last: OrderedDict[Hashable, list[float]] = OrderedDict()
+        # A plain dict keeps insertion order, which is all the oldest-first pruning needs.
+        self._last: dict[Hashable, list[float]] = {}
 
     def allow(self, key: Hashable, now: float) -> tuple[bool, int]:
         """(whether to let this one through, how many of this key were held back before it).
@@ -64,7 +67,7 @@ class RateLimiter:
         self._prune(now)
         self._last[key] = [now, 0]
         while len(self._last) > self.max_keys:
-            self._last.popitem(last=False)
+            del self._last[next(iter(self._last))]
         return True, held_back
 
     def _prune(self, now: float) -> None:

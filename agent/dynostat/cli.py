@@ -21,7 +21,6 @@ import fcntl
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
 
 from dynostat import __version__, config
 from dynostat.alerts import Alerts
@@ -30,8 +29,10 @@ from dynostat.loop import Agent, Reporter, Schedule, Signals, StopRequested, des
 from dynostat.output import Formatter, LineWriter, OutputClosed
 from dynostat.selfcost import SelfCost
 
-TYPE_CHECKING = False  # typing costs memory at run time; only type checkers read these
+# typing and collections cost memory at run time; only type checkers read these.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import IO
 
 # How many crash re-executions happened in a row; read back by the re-executed agent.
@@ -249,13 +250,17 @@ def run(
     schedule.run(agent.tick, count=cfg.count)
 
 
-def restart_command(argv: Sequence[str]) -> list[str]:
+def restart_command(argv: Sequence[str], script: str | None = None) -> list[str]:
     """The command line that runs this agent again with the same arguments.
 
-    ``-m dynostat`` needs the package on the path: the re-executed agent gets it through
-    PYTHONPATH (see ``restart_env``), so isolation flags that would hide PYTHONPATH (-I, -E)
-    are not passed on; -S and -s are.
+    The agent started by the ``dynostat-agent`` script (as on dynos, ``script`` defaults to
+    ``sys.argv[0]``) restarts through it again; otherwise through ``-m dynostat``. Either
+    needs the package on the path: the re-executed agent gets it through PYTHONPATH (see
+    ``restart_env``), so isolation flags that would hide PYTHONPATH (-I, -E) are not passed
+    on; -S and -s are.
     """
+    if script is None:
+        script = sys.argv[0] if sys.argv else ""
     flags = []
     if sys.flags.no_site:
         flags.append("-S")
@@ -263,6 +268,8 @@ def restart_command(argv: Sequence[str]) -> list[str]:
         flags.append("-s")
     if sys.flags.dont_write_bytecode:
         flags.append("-B")
+    if os.path.basename(script) == "dynostat-agent" and os.path.isfile(script):
+        return [sys.executable, *flags, os.path.abspath(script), *argv]
     return [sys.executable, *flags, "-m", "dynostat", *argv]
 
 

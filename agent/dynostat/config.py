@@ -9,8 +9,11 @@ URL, its headers) are never printed.
 
 from __future__ import annotations
 
-from collections import namedtuple
-from collections.abc import Callable, Mapping
+from dynostat.records import Frozen
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 DEFAULT_INTERVAL = 20.0
 MIN_INTERVAL = 1.0
@@ -64,10 +67,11 @@ _CONFIG_DEFAULTS = {
 }
 
 
-class Config(namedtuple("Config", list(_CONFIG_DEFAULTS), defaults=_CONFIG_DEFAULTS.values())):
+class Config(Frozen):
     """The agent's settings after config vars and flags; every field valid by construction."""
 
-    __slots__ = ()
+    __slots__ = tuple(_CONFIG_DEFAULTS)
+    _defaults = _CONFIG_DEFAULTS
 
     def runs_in(self, process_type: str) -> bool:
         """Whether DYNOSTAT_PROCESS_TYPES lets the agent run in dynos of this process type."""
@@ -213,4 +217,4 @@ def from_env(env: Mapping[str, str]) -> tuple[Config, list[Fields]]:
 def with_flags(config: Config, flags: Mapping[str, object]) -> Config:
     """The config with every command-line flag that was given (not None) taking precedence."""
     given = {name: value for name, value in flags.items() if value is not None}
-    return config._replace(**given)
+    return config.replace(**given)  # type: ignore[return-value]

@@ -16,14 +16,20 @@ hostname, which on a dyno identifies the container too.
 from __future__ import annotations
 
 import os
-from collections import namedtuple
-from collections.abc import Mapping
+
+from dynostat.records import Frozen
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 LOCAL_SOURCE = "local"
 
 
-# (source, dyno): what starts every line.
-Identity = namedtuple("Identity", ["source", "dyno"])
+class Identity(Frozen):
+    """(source, dyno): what starts every line."""
+
+    __slots__ = ("source", "dyno")
 
 
 def identify(env: Mapping[str, str]) -> Identity:

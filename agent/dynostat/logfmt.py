@@ -8,7 +8,10 @@ holds a space, ``=``, ``"``, a backslash or anything unprintable. Inside quotes 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+TYPE_CHECKING = False  # collections costs memory at run time; only type checkers read it
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 
 # Logplex splits a message longer than 10000 bytes into several log lines; every line the
 # agent prints (newline included) stays below this so a parser always sees it whole.

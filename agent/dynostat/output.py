@@ -15,18 +15,19 @@ like any logfmt value.
 from __future__ import annotations
 
 import errno
-from collections.abc import Mapping, Sequence
 
 from dynostat import logfmt
 from dynostat.logfmt import MAX_LINE_BYTES
 from dynostat.sample import Culprit, Sample
 
-BYTES_PER_MB = 1024 * 1024
-
-TYPE_CHECKING = False  # typing costs memory at run time; only type checkers read these
+# typing and collections cost memory at run time; only type checkers read these.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import IO, Union
 
+BYTES_PER_MB = 1024 * 1024
+if TYPE_CHECKING:
     Number = Union[int, float]
 
 

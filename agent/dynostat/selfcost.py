@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 
 from dynostat.sample import Sample
+
+TYPE_CHECKING = False  # collections costs memory at run time; only type checkers read it
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 STATM_PATH = "/proc/self/statm"
 

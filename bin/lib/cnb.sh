@@ -186,6 +186,7 @@ function cnb::agent_layer() {
 	# Absolute links into the runtime layer: the image keeps every layer at the path it was
 	# built at.
 	python::link "${runtime_dir}/python/bin/python3" "${home}/.dynostat"
+	agent::compile "${home}/.dynostat/bin/python3" "${home}/.dynostat"
 	if [[ -d "${runtime_dir}/vendor" ]]; then
 		ln -s -- "${runtime_dir}/vendor" "${home}/.dynostat/vendor"
 	fi

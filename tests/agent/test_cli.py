@@ -486,6 +486,39 @@ def test_the_restart_command_is_the_same_agent_with_the_same_arguments():
     assert (env["DYNO"], env["DYNOSTAT_RESTARTS"]) == ("web.1", "2")
 
 
+def test_an_agent_started_by_the_entry_script_restarts_through_it_again():
+    script = str(AGENT / "dynostat-agent")
+    command = cli.restart_command(["--lock", "/tmp/l"], script=script)
+    assert command[0] == sys.executable
+    assert command[-3:] == [script, "--lock", "/tmp/l"]
+    assert "-m" not in command
+
+
+def test_the_entry_script_runs_the_agent_like_dash_m(tmp_path):
+    proc, cgroup = make_tree(tmp_path)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            str(AGENT / "dynostat-agent"),
+            "--once",
+            "--proc-root",
+            proc,
+            "--cgroup-root",
+            cgroup,
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(AGENT)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[0])["sample"]["dynostat.tasks"] == 11
+
+
 def test_comms_with_spaces_and_parens_from_a_captured_tree_are_quoted_whole():
     fixture = Path(__file__).resolve().parents[1] / "fixtures" / "comm-with-parens"
     result = run_agent(

@@ -32,7 +32,7 @@ def test_the_process_type_of_classic_and_fir_dyno_names(name, ptype):
 
 
 def test_source_is_the_dyno_name_as_heroku_shows_it():
-    assert identify({"DYNO": "web.1", "HEROKU_DYNO_ID": "1vac4117-c29f"}) == (
+    assert tuple(identify({"DYNO": "web.1", "HEROKU_DYNO_ID": "1vac4117-c29f"})) == (
         "web.1",
         "1vac4117-c29f",
     )

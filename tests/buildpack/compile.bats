@@ -85,8 +85,12 @@ assert_nothing_installed() {
 	cmp "${REPO_DIR}/vendor/profile.d/dynostat.sh" "${BUILD_DIR}/.profile.d/dynostat.sh"
 	cmp "${REPO_DIR}/vendor/dynostat-launcher.sh" "${BUILD_DIR}/.dynostat/launcher.sh"
 	cmp "${REPO_DIR}/agent/dynostat/sample.py" "${BUILD_DIR}/.dynostat/agent/dynostat/sample.py"
-	run find "${BUILD_DIR}/.dynostat/agent" -name '__pycache__' -o -name '*.pyc' -o -name 'test*'
+	cmp "${REPO_DIR}/agent/dynostat-agent" "${BUILD_DIR}/.dynostat/agent/dynostat-agent"
+	run find "${BUILD_DIR}/.dynostat/agent" -name 'test*'
 	assert_output ""
+	# Compiled at build time by the Python that runs the agent, none carried from the buildpack.
+	run -0 find "${BUILD_DIR}/.dynostat/agent/dynostat/__pycache__" -name "cli.cpython-${SYSTEM_PYTHON_MINOR/./}.pyc"
+	assert_output --partial "cli.cpython-"
 	assert [ -f "${BUILD_DIR}/.dynostat/run/agent.lock" ]
 	assert [ ! -e "${BUILD_DIR}/.dynostat/vendor/bin" ]
 	assert_nothing_written_outside

@@ -13,6 +13,7 @@ setup() {
 	cp "${REPO_DIR}/vendor/profile.d/dynostat.sh" "${APP}/.profile.d/dynostat.sh"
 	cp "${REPO_DIR}/vendor/dynostat-launcher.sh" "${APP}/.dynostat/launcher.sh"
 	cp -R "${BATS_TEST_DIRNAME}/helpers/agent_stub/dynostat" "${APP}/.dynostat/agent/dynostat"
+	cp "${REPO_DIR}/agent/dynostat-agent" "${APP}/.dynostat/agent/dynostat-agent"
 	ln -s "${SYSTEM_PYTHON}" "${APP}/.dynostat/bin/python3"
 	: >"${APP}/.dynostat/run/agent.lock"
 }

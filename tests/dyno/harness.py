@@ -756,7 +756,7 @@ class Dyno:
         return [
             process
             for process in self.processes()
-            if " -m dynostat" in process.cmdline and process.state != "Z"
+            if "/dynostat-agent " in process.cmdline + " " and process.state != "Z"
         ]
 
     def _enter_argv(self, argv: Sequence[str], as_user: bool = True) -> list[str]:
