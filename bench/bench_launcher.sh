@@ -19,6 +19,7 @@ cp "${REPO_DIR}/vendor/profile.d/dynostat.sh" "${APP}/.profile.d/dynostat.sh"
 cp "${REPO_DIR}/vendor/dynostat-launcher.sh" "${APP}/.dynostat/launcher.sh"
 : >"${APP}/.dynostat/agent/dynostat/__init__.py"
 : >"${APP}/.dynostat/agent/dynostat/__main__.py"
+: >"${APP}/.dynostat/agent/dynostat-agent"
 ln -s /usr/bin/python3 "${APP}/.dynostat/bin/python3"
 : >"${WORK_DIR}/empty.sh"
 

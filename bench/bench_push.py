@@ -1,6 +1,7 @@
 """What pushing costs the agent: RSS and CPU per tick with the push sink off and on.
 
-Runs the real agent (``python3 -m dynostat --interval 1 --count N``) once per configuration,
+Runs the real agent as dynos run it (``python3 -S agent/dynostat-agent --interval 1 --count
+N``, with the push dependencies importable) once per configuration,
 in alternating rounds so background load hits all of them alike, and reads the agent's own
 ``agent_rss`` and ``agent_cpu`` from its lines (the first tick, which carries start-up, is left
 out). By default the agent samples a captured dyno tree (tests/fixtures/captured-dyno-like), so
@@ -110,13 +111,30 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=5)
 
 
+def agent_path() -> str:
+    """The agent package, then the directory requests is installed in: like the slug's
+    .dynostat/agent and .dynostat/vendor, importable under -S."""
+    import requests
+
+    return os.pathsep.join([str(AGENT_DIR), str(Path(requests.__file__).parent.parent)])
+
+
 def run_agent(env: dict, count: int, live: bool) -> tuple[list[float], list[float]]:
     """agent_rss (MB) and agent_cpu (ms) of every tick but the first."""
     roots = [] if live else ["--proc-root", str(CAPTURED / "proc")]
     roots += [] if live else ["--cgroup-root", str(CAPTURED / "cgroup")]
     result = subprocess.run(
-        [sys.executable, "-m", "dynostat", "--interval", "1", "--count", str(count), *roots],
-        env={**os.environ, "PYTHONPATH": str(AGENT_DIR), "DYNO": "web.1", **env},
+        [
+            sys.executable,
+            "-S",
+            str(AGENT_DIR / "dynostat-agent"),
+            "--interval",
+            "1",
+            "--count",
+            str(count),
+            *roots,
+        ],
+        env={**os.environ, "PYTHONPATH": agent_path(), "DYNO": "web.1", **env},
         capture_output=True,
         text=True,
         timeout=count * 5 + 30,

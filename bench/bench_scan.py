@@ -13,9 +13,10 @@ alike:
 - the C floor (bench/floor.c): open+read+parse of each ``/proc/<pid>/stat``.
 
 It prints medians and ratios to the floor as markdown, then the resident memory of the bare
-interpreter, of a Sampler loop and of the running agent (``python3 -m dynostat --interval
-0.05``), and the time from start to the agent's first line. The agent's modules are compiled
-first (into a temporary pycache), as they are in a slug.
+interpreter, of a Sampler loop and of the running agent started as the dyno launcher starts
+it (``python3 -S agent/dynostat-agent --interval 0.05``), and the time from start to the
+agent's first line. The agent's modules are compiled first (into a temporary pycache), as
+they are in a slug.
 Needs cc and psutil; root only to raise RLIMIT_NPROC when it is too low.
 """
 
@@ -140,7 +141,9 @@ def count_processes() -> int:
 
 
 def agent_command(python: str, flags: list[str], count: int) -> list[str]:
-    return [python, *flags, "-m", "dynostat", "--interval", "0.05", "--count", str(count)]
+    # The entry script the launcher runs on dynos: like -m dynostat, without runpy's imports.
+    entry = str(REPO / "agent" / "dynostat-agent")
+    return [python, *flags, entry, "--interval", "0.05", "--count", str(count)]
 
 
 PYCACHE = Path(tempfile.gettempdir()) / "dynostat-bench-pycache"
@@ -289,7 +292,7 @@ def main() -> int:
         print("\n# Resident memory (peak MB) and time to the first line\n")
         print(
             "| processes | interpreter | interpreter alone | Sampler loop | "
-            "`-m dynostat --interval 0.05` | first line ms (median of 10) |"
+            "agent (`dynostat-agent --interval 0.05`) | first line ms (median of 10) |"
         )
         print("|---:|---|---:|---:|---:|---:|")
         for present, python, flags, (alone, sampler, agent), first_line in memory_rows:
