@@ -1,5 +1,5 @@
-"""Stands in for the agent (``dynostat.cli.main``) in launcher tests: takes the lock like the real agent, records how
-it was started, then idles for a bounded time.
+"""Stands in for the agent (``dynostat.cli.main``) in launcher tests: takes the lock like the
+real agent, records how it was started, then idles for a bounded time.
 
 Each start appends its pid to <DYNOSTAT_TEST_STATE_DIR>/attempts; the one that gets the lock
 writes <DYNOSTAT_TEST_STATE_DIR>/agent.<pid>.json with its pid, parent, session, process
