@@ -50,8 +50,12 @@ def _arm(sock: socket.socket) -> None:
     sock.settimeout(remaining)
 
 
-class _DeadlineSocket(socket.socket):
-    """A plain TCP socket whose every operation ends by the request's deadline."""
+class _Armed:
+    """Arms the request's deadline before every read or write of the socket it is mixed into.
+
+    ``sendall`` is armed as a whole: since Python 3.5 a socket timeout bounds a whole
+    sendall, not each chunk of it (and a TLS sendall arms again for each record it sends).
+    """
 
     __slots__ = ()
 
@@ -68,25 +72,18 @@ class _DeadlineSocket(socket.socket):
         return super().send(*args, **kwargs)
 
     def sendall(self, *args, **kwargs):
-        # Since Python 3.5 a socket timeout bounds a whole sendall, not each chunk of it.
         _arm(self)
         return super().sendall(*args, **kwargs)
 
 
-class _DeadlineTLSSocket(ssl.SSLSocket):
+class _DeadlineSocket(_Armed, socket.socket):
+    """A plain TCP socket whose every operation ends by the request's deadline."""
+
+    __slots__ = ()
+
+
+class _DeadlineTLSSocket(_Armed, ssl.SSLSocket):
     """The TLS socket over it, armed the same way before every record it reads or writes."""
-
-    def recv(self, *args, **kwargs):
-        _arm(self)
-        return super().recv(*args, **kwargs)
-
-    def recv_into(self, *args, **kwargs):
-        _arm(self)
-        return super().recv_into(*args, **kwargs)
-
-    def send(self, *args, **kwargs):
-        _arm(self)
-        return super().send(*args, **kwargs)
 
 
 def _with_deadline(sock):
