@@ -24,7 +24,7 @@ import time
 
 from dynostat import __version__, config
 from dynostat.alerts import Alerts
-from dynostat.identity import identify, process_type
+from dynostat.identity import Identity, identify, process_type
 from dynostat.loop import Agent, Reporter, Schedule, Signals, StopRequested, describe
 from dynostat.output import Formatter, LineWriter, OutputClosed
 from dynostat.selfcost import SelfCost
@@ -225,8 +225,10 @@ def _make_sink(cfg: config.Config, env: Mapping[str, str], reporter: Reporter):
 def run(
     cfg: config.Config,
     env: Mapping[str, str],
+    identity: Identity,
     reporter: Reporter,
     signals: Signals,
+    *,
     clock=time.monotonic,
 ) -> None:
     """Build the sampler and sink and run the loop until count, a stop, or a crash."""
@@ -234,7 +236,6 @@ def run(
 
     sampler = make_sampler(cfg.proc_root, cfg.cgroup_root, cfg.top, reporter)
     sink = _make_sink(cfg, env, reporter)
-    identity = identify(env)
     agent = Agent(
         sampler,
         reporter,
@@ -332,7 +333,7 @@ def main(
         if not _locked(cfg, reporter):
             return 0
         try:
-            run(cfg, env, reporter, signals)
+            run(cfg, env, identity, reporter, signals)
         except Exception as exc:  # noqa: BLE001 -- a crash becomes one line and a re-exec
             return _crash(
                 exc,
