@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 
+from dynostat.procfs import PAGE_SIZE
 from dynostat.sample import Sample
 
 TYPE_CHECKING = False  # collections costs memory at run time; only type checkers read it
@@ -16,10 +17,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 STATM_PATH = "/proc/self/statm"
-
-
-def page_size() -> int:
-    return os.sysconf("SC_PAGE_SIZE")
 
 
 def parse_statm_rss(text: bytes, page_bytes: int) -> int | None:
@@ -51,7 +48,7 @@ class SelfCost:
     ):
         self.statm_path = statm_path
         self.cpu_seconds = cpu_seconds
-        self.page_bytes = page_size()
+        self.page_bytes = PAGE_SIZE
         self._previous_cpu = 0.0
 
     def rss(self) -> int | None:
