@@ -9,6 +9,7 @@ URL, its headers) are never printed.
 
 from __future__ import annotations
 
+from dynostat.numbers import parse_decimal, parse_whole
 from dynostat.records import Frozen
 
 TYPE_CHECKING = False
@@ -93,22 +94,11 @@ def _parse_bool(text: str) -> bool | None:
 
 
 def _parse_number(text: str, low: float, high: float) -> float | None:
-    try:
-        value = float(text.strip())
-    except ValueError:
-        return None
-    # NaN fails both comparisons, so it is rejected here too.
-    if not low <= value <= high:
-        return None
-    return value
+    return parse_decimal(text, low, high)
 
 
 def _parse_int(text: str, low: int, high: int) -> int | None:
-    try:
-        value = int(text.strip(), 10)
-    except ValueError:
-        return None
-    return value if low <= value <= high else None
+    return parse_whole(text, low, high)
 
 
 def _parse_process_types(text: str) -> frozenset[str] | None:
