@@ -15,6 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "agent"))
+sys.path.insert(0, str(REPO / "tests"))  # the shared test support package
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
 

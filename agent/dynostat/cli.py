@@ -25,44 +25,44 @@ import time
 from dynostat import __version__, config
 from dynostat.alerts import Alerts
 from dynostat.identity import Identity, identify, process_type
+from dynostat.logwriter import LineWriter, OutputClosed
 from dynostat.loop import Agent, Reporter, Schedule, Signals, StopRequested, describe
-from dynostat.output import Formatter, LineWriter, OutputClosed
+from dynostat.numbers import parse_decimal, parse_whole
+from dynostat.output import Formatter
 from dynostat.selfcost import SelfCost
 
 # typing and collections cost memory at run time; only type checkers read these.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from typing import IO
 
 # How many crash re-executions happened in a row; read back by the re-executed agent.
 RESTARTS_VAR = "DYNOSTAT_RESTARTS"
 # A run that lasted this long before crashing counts as healthy: the back-off starts over.
 HEALTHY_RUN_S = 600.0
 MAX_RESTART_WAIT_S = 3600.0
+# Past this many crashes in a row the wait is an hour anyway; the count only needs to get here.
+MAX_RESTARTS = 1000
+# --count takes any number of samples a person could want; a year of 1 s samples is plenty.
+MAX_COUNT = 10**9
 
 
 def check_interval(text: str) -> float:
     """``--interval``: seconds, 0.01 to 3600 (finer than the config var, for benchmarks)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"not a number of seconds: {text!r}") from None
-    if not config.MIN_CLI_INTERVAL <= value <= config.MAX_INTERVAL:
+    value = parse_decimal(text, config.MIN_CLI_INTERVAL, config.MAX_INTERVAL)
+    if value is None:
         raise ValueError(
-            f"must be from {config.MIN_CLI_INTERVAL} to {config.MAX_INTERVAL:g} seconds"
+            f"must be a number of seconds from {config.MIN_CLI_INTERVAL} to "
+            f"{config.MAX_INTERVAL:g}: {text!r}"
         )
     return value
 
 
 def check_count(text: str) -> int:
     """``--count``: a whole number of samples, 1 or more."""
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise ValueError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise ValueError("must be 1 or more")
+    value = parse_whole(text, 1, MAX_COUNT)
+    if value is None:
+        raise ValueError(f"must be a whole number of samples, 1 or more: {text!r}")
     return value
 
 
@@ -199,6 +199,14 @@ def take_lock(path: str) -> int | None:
     return fd
 
 
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
 def _silence_stdout() -> None:
     """Point fd 1 at /dev/null so the interpreter's final flush cannot complain about EPIPE."""
     try:
@@ -245,8 +253,14 @@ def run(
         identity=(identity.source, identity.dyno),
         signals=signals,
     )
+    writer = reporter.writer
     schedule = Schedule(
-        cfg.interval, clock=clock, sleep=signals.sleep, stopping=lambda: signals.requested
+        cfg.interval,
+        clock=clock,
+        sleep=signals.sleep,
+        stopping=lambda: signals.requested,
+        on_deadline=lambda deadline: setattr(writer, "deadline", deadline),
+        on_skipped=writer.count_skipped,
     )
     schedule.run(agent.tick, count=cfg.count)
 
@@ -290,8 +304,8 @@ def restart_wait(interval: float, restarts: int) -> float:
 
 
 def previous_restarts(env: Mapping[str, str]) -> int:
-    text = env.get(RESTARTS_VAR, "0")
-    return int(text) if text.isdigit() else 0
+    restarts = parse_whole(env.get(RESTARTS_VAR, ""), 0, MAX_RESTARTS)
+    return 0 if restarts is None else restarts
 
 
 def stays_out(cfg: config.Config, env: Mapping[str, str]) -> bool:
@@ -307,7 +321,7 @@ def stays_out(cfg: config.Config, env: Mapping[str, str]) -> bool:
 def main(
     argv: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
-    stdout: IO[bytes] | None = None,
+    stdout_fd: int | None = None,
     execve=os.execve,
 ) -> int:
     """Run the agent; returns the exit status (see the module docstring)."""
@@ -317,15 +331,16 @@ def main(
     started = time.monotonic()
 
     cfg, errors = settings(flags, env)
-    real_stdout = stdout is None
-    # Started with fd 1 closed (sys.stdout is None): there is nobody to print for.
-    if stays_out(cfg, env) or (real_stdout and sys.stdout is None):
+    real_stdout = stdout_fd is None
+    fd = 1 if stdout_fd is None else stdout_fd
+    # Started with fd 1 closed: there is nobody to print for.
+    if stays_out(cfg, env) or not _is_open(fd):
         return 0
     identity = identify(env)
-    writer = LineWriter(sys.stdout.buffer if stdout is None else stdout)
     formatter = Formatter(identity.source, identity.dyno, cfg.format, cfg.metric_prefix)
-    reporter = Reporter(formatter, writer)
     signals = Signals()
+    writer = LineWriter(fd, formatter.event_line, stop=signals)
+    reporter = Reporter(formatter, writer)
     signals.install()
     try:
         for fields in errors:

@@ -13,9 +13,10 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
-# Logplex splits a message longer than 10000 bytes into several log lines; every line the
-# agent prints (newline included) stays below this so a parser always sees it whole.
-MAX_LINE_BYTES = 9999
+# Every line the agent prints, newline included, fits in PIPE_BUF (4096 bytes): one write of
+# that size is atomic on a pipe, so the app's own output can never tear it (see logwriter).
+# That is also far below the 10000 bytes past which Logplex splits a line.
+MAX_LINE_BYTES = 4096
 
 # A free-text value (an error message, a path) is cut to this many characters: it is there to
 # be read by a person, and cutting it keeps every event line far below MAX_LINE_BYTES.

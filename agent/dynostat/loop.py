@@ -8,9 +8,11 @@ them back to back (no burst). The first sample is taken at start.
 Signals: SIGTERM and SIGINT ask the loop to stop. The sleep is a ``select`` on a pipe that
 Python's C-level signal handler writes to (``signal.set_wakeup_fd``), so a signal ends the
 sleep at once; the loop then takes one last sample, prints it and returns. A signal that
-arrives while a tick samples and prints lets that tick finish (its lines are the current
-sample). SIGHUP is ignored. SIGPIPE stays ignored so that a closed stdout shows up as
-EPIPE, which ends the agent quietly.
+arrives during a tick lets the tick's sampling and printing finish, cuts a push short, and
+is answered with one more sample taken after it. The last lines wait at most half a second
+for a stalled log reader (see ``logwriter``), so the agent is gone within a second of the
+signal. SIGHUP is ignored. SIGPIPE stays ignored so that a closed stdout shows up as EPIPE,
+which ends the agent quietly.
 
 A tick never lets an error out: it prints one ``at=error`` line and the next tick runs as
 usual. Error lines are rate-limited per identical text, so an error that repeats every tick
@@ -25,7 +27,8 @@ import time
 
 from dynostat import logfmt
 from dynostat.alerts import WARN_EVERY_S, Alerts, RateLimiter
-from dynostat.output import Formatter, LineWriter, OutputClosed
+from dynostat.logwriter import LineWriter, OutputClosed
+from dynostat.output import Formatter
 from dynostat.sample import Sample
 from dynostat.selfcost import SelfCost
 
@@ -120,8 +123,17 @@ class Signals:
             pass
 
 
+# How long before the next deadline a tick's writes stop waiting for a stalled log reader.
+WRITE_MARGIN_S = 0.05
+
+
 class Schedule:
-    """Runs ``tick`` at start and then on every interval deadline; counts skipped deadlines."""
+    """Runs ``tick`` at start and then on every interval deadline; counts skipped deadlines.
+
+    ``on_deadline(t)`` is told, before each tick, the time that tick's writes must be done by
+    (a little before the next deadline, so they never delay it); ``on_skipped(n)`` is told of
+    deadlines a slow tick missed.
+    """
 
     def __init__(
         self,
@@ -129,26 +141,37 @@ class Schedule:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], bool] | None = None,
         stopping: Callable[[], bool] = lambda: False,
+        *,
+        on_deadline: Callable[[float], None] = lambda deadline: None,
+        on_skipped: Callable[[int], None] = lambda missed: None,
     ):
         self.interval = interval
         self.clock = clock
         self.sleep = sleep if sleep is not None else _plain_sleep
         self.stopping = stopping
+        self.on_deadline = on_deadline
+        self.on_skipped = on_skipped
         self.ticks = 0
         self.skipped = 0
 
     def run(self, tick: Callable[[bool], None], count: int | None = None) -> None:
         """Tick until ``count`` ticks are done or a stop is requested.
 
-        ``tick(final)`` is called with final=True for the last sample taken because of a
-        stop request.
+        A stop request, whether it arrives during a sleep or during a tick, is answered with
+        one more sample taken after it: ``tick(True)``, the last one.
         """
         start = self.clock()
         index = 0  # deadline = start + index * interval: exact, no accumulated rounding
         while True:
+            # The tick's writes give up a little before the next deadline, so that a stalled
+            # log reader costs lines, never the next sample's start.
+            next_deadline = start + (index + 1) * self.interval
+            self.on_deadline(next_deadline - min(self.interval / 10, WRITE_MARGIN_S))
             tick(False)
             self.ticks += 1
-            if self.stopping() or (count is not None and self.ticks >= count):
+            if self.stopping():
+                break
+            if count is not None and self.ticks >= count:
                 return
             index += 1
             deadline = start + index * self.interval
@@ -157,11 +180,12 @@ class Schedule:
                 missed = int((now - deadline) // self.interval) + 1
                 index += missed
                 self.skipped += missed
+                self.on_skipped(missed)
                 deadline = start + index * self.interval
             if self._sleep_until(deadline):
-                tick(True)
-                self.ticks += 1
-                return
+                break
+        tick(True)
+        self.ticks += 1
 
     def _sleep_until(self, deadline: float) -> bool:
         """Sleep to the deadline; True when woken by a stop request instead."""
@@ -262,6 +286,8 @@ class Agent:
         failure: Exception | None = None
         try:
             self.sink.send(sample, self.source, self.dyno)
+        except StopRequested:
+            return  # the push is abandoned; the loop takes the last sample next
         except Exception as exc:  # noqa: BLE001 -- a broken sink must not stop the samples
             failure = exc
         finally:

@@ -14,8 +14,6 @@ like any logfmt value.
 
 from __future__ import annotations
 
-import errno
-
 from dynostat import logfmt
 from dynostat.logfmt import MAX_LINE_BYTES
 from dynostat.sample import Culprit, Sample
@@ -23,20 +21,12 @@ from dynostat.sample import Culprit, Sample
 # typing and collections cost memory at run time; only type checkers read these.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-    from typing import IO, Union
+    from collections.abc import Mapping
+    from typing import Union
 
 BYTES_PER_MB = 1024 * 1024
 if TYPE_CHECKING:
     Number = Union[int, float]
-
-
-class OutputClosed(BaseException):
-    """Stdout is gone (the reader closed the pipe, or fd 1 was closed): nobody can read us.
-
-    A BaseException, so that no ``except Exception`` guard in a source or sink can swallow
-    it and keep the agent sampling for nobody: it always ends the agent, quietly, exit 0.
-    """
 
 
 class Quantity:
@@ -291,26 +281,3 @@ def _dumps(document: Mapping[str, object]) -> str:
     import json  # noqa: PLC0415
 
     return json.dumps(document, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-
-
-class LineWriter:
-    """Writes whole lines to a binary stream and flushes them, so logs arrive promptly."""
-
-    def __init__(self, stream: IO[bytes]):
-        self.stream = stream
-
-    def write(self, lines: Sequence[str]) -> None:
-        if not lines:
-            return
-        data = "".join(line + "\n" for line in lines).encode("utf-8", "backslashreplace")
-        try:
-            self.stream.write(data)
-            self.stream.flush()
-        except (BrokenPipeError, ValueError) as exc:
-            # ValueError: the stream object itself was closed.
-            raise OutputClosed(str(exc)) from exc
-        except OSError as exc:
-            if exc.errno == errno.EBADF:  # fd 1 was closed under us
-                raise OutputClosed(str(exc)) from exc
-            # Anything else (a full disk behind a redirect, a non-blocking pipe that is full)
-            # loses these lines only; there is nowhere else to report it.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import fcntl
-import io
 import json
 import os
 import re
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from dynostat import cli
+from support.output import CapturedOutput
 
 AGENT = Path(__file__).resolve().parents[2] / "agent"
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -548,11 +548,11 @@ def test_a_crash_after_a_long_healthy_run_starts_the_back_off_over(monkeypatch, 
 
     monkeypatch.setattr(cli, "run", crash)
     calls = []
-    stream = io.BytesIO()
+    stream = CapturedOutput()
     status = cli.main(
         ["--interval", "0.01", *tree_args(tree)],
         env={"DYNO": "web.1", "HEROKU_DYNO_ID": "d-1", "DYNOSTAT_RESTARTS": "5"},
-        stdout=stream,
+        stdout_fd=stream.fd,
         execve=lambda path, argv, env: calls.append((path, argv, env)),
     )
     assert status == 1  # only because the injected execve returned

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import io
 import os
 import signal
 import time
@@ -12,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from dynostat.alerts import Alerts
-from dynostat.loop import Agent, Reporter, Schedule, Signals, StopRequested
-from dynostat.output import Formatter, LineWriter
+from dynostat.logwriter import LineWriter
+from dynostat.loop import Agent, Reporter, Schedule, Signals
+from dynostat.output import Formatter
 from dynostat.sample import Culprit, LoadAvg, Sample, Tasks
 from dynostat.selfcost import SelfCost, parse_statm_rss
+from support.output import CapturedOutput
 
 AGENT_DIR = Path(__file__).resolve().parents[2] / "agent" / "dynostat"
 
@@ -89,9 +90,10 @@ class FakeSink:
 
 
 def make_agent(clock, sampler, sink=None, fmt="logfmt"):
-    stream = io.BytesIO()
+    stream = CapturedOutput()
     formatter = Formatter("web.1", "d-1", fmt)
-    reporter = Reporter(formatter, LineWriter(stream), clock=clock)
+    writer = LineWriter(stream.fd, formatter.event_line, clock=clock)
+    reporter = Reporter(formatter, writer, clock=clock)
     agent = Agent(
         sampler,
         reporter,
@@ -178,12 +180,16 @@ def test_a_stop_during_the_sleep_prints_the_current_sample_and_returns():
     assert loop.ticks == 3
 
 
-def test_a_stop_during_a_tick_lets_that_tick_finish_as_the_last_one():
+def test_a_stop_during_a_tick_lets_that_tick_finish_and_takes_one_last_sample_after_it():
     clock = FakeClock()
     sampler = FakeSampler(clock, stop_on=1)
     agent, stream = make_agent(clock, sampler)
-    schedule(clock).run(agent.tick)
-    assert stream.getvalue() == sample_block(0) + sample_block(1)
+    loop = schedule(clock)
+    loop.run(agent.tick)
+    assert stream.getvalue() == sample_block(0) + sample_block(1) + sample_block(2)
+    # The last sample is taken at once, not at the next deadline.
+    assert sampler.started_at == [500.0, 501.0, 501.0]
+    assert loop.ticks == 3
 
 
 def test_an_error_inside_a_tick_prints_one_line_and_the_next_tick_runs_as_usual():
@@ -295,29 +301,81 @@ def test_sighup_is_ignored_and_the_sleep_runs_its_course(signals):
     assert signals.requested is False
 
 
+class HangingSink:
+    """A push that waits ten seconds on the network, and swallows what it can."""
+
+    dropped = 0
+
+    def send(self, sample, source, dyno):
+        try:
+            time.sleep(10)
+        except Exception:  # noqa: BLE001 -- what a careless sink does
+            pass
+
+
+def sigterm_after(seconds: float):
+    """Send this process SIGTERM once ``seconds`` have passed; returns the undo."""
+    previous = signal.signal(signal.SIGALRM, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+    def undo():
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    return undo
+
+
 def test_a_blocking_push_is_cut_short_by_a_stop_signal(signals):
-    class HangingSink:
-        dropped = 0
-
-        def send(self, sample, source, dyno):
-            try:
-                time.sleep(10)
-            except Exception:  # noqa: BLE001 -- what a careless sink does
-                pass
-
     clock = FakeClock()
     agent, _ = make_agent(clock, FakeSampler(clock), sink=HangingSink())
     agent.signals = signals
-    previous = signal.signal(signal.SIGALRM, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
+    undo = sigterm_after(0.1)
     try:
-        signal.setitimer(signal.ITIMER_REAL, 0.1)
         started = time.monotonic()
-        with pytest.raises(StopRequested):
-            agent.tick()
+        agent.tick()
         assert time.monotonic() - started < 1.0
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        undo()
+    assert signals.requested is True
+
+
+def test_a_sigterm_during_a_push_is_answered_with_a_last_sample_within_a_second(signals):
+    stream = CapturedOutput()
+    formatter = Formatter("web.1", "d-1")
+    writer = LineWriter(stream.fd, formatter.event_line, stop=signals)
+    reporter = Reporter(formatter, writer)
+    taken_at: list[float] = []
+
+    class TimedSampler(FakeSampler):
+        def sample(self, wall_time):
+            taken_at.append(time.monotonic())
+            return super().sample(wall_time)
+
+    agent = Agent(
+        TimedSampler(FakeClock()),
+        reporter,
+        alerts=Alerts(),
+        cost=FixedCost(),
+        sink=HangingSink(),
+        identity=("web.1", "d-1"),
+        signals=signals,
+    )
+    loop = Schedule(20.0, sleep=signals.sleep, stopping=lambda: signals.requested)
+    undo = sigterm_after(0.2)
+    try:
+        started = time.monotonic()
+        loop.run(agent.tick)
+        finished = time.monotonic()
+    finally:
+        undo()
+    assert finished - started < 1.0
+    assert len(taken_at) == 2
+    assert taken_at[1] - started >= 0.2  # taken after the signal, not before it
+    lines = stream.lines()
+    assert [line for line in lines if "sample#dynostat.tasks=" in line] == [
+        block.splitlines()[1].decode() + " sample#dynostat.push_dropped=0"
+        for block in (sample_block(0), sample_block(1))
+    ]
 
 
 def test_uninstall_puts_the_previous_handlers_back():

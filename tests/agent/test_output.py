@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-import io
 import json
 
 import pytest
@@ -13,8 +11,6 @@ from hypothesis import strategies as st
 from dynostat import logfmt
 from dynostat.output import (
     Formatter,
-    LineWriter,
-    OutputClosed,
     Quantity,
     culprit_comm,
     megabytes,
@@ -326,45 +322,6 @@ def test_quantity_prints_two_decimals_in_logfmt_and_the_same_digits_in_json():
 
 
 # -- writing ----------------------------------------------------------------------------------
-
-
-def test_the_writer_writes_whole_lines_and_flushes_them():
-    class Recorder(io.BytesIO):
-        flushes = 0
-
-        def flush(self):
-            Recorder.flushes += 1
-
-    stream = Recorder()
-    LineWriter(stream).write(["a=1", "b=\u00e9"])
-    assert stream.getvalue() == "a=1\nb=\u00e9\n".encode()
-    assert Recorder.flushes == 1
-
-
-def test_a_closed_pipe_or_a_closed_fd_becomes_output_closed():
-    class Broken(io.BytesIO):
-        def write(self, data):
-            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
-
-    class BadFd(io.BytesIO):
-        def write(self, data):
-            raise OSError(errno.EBADF, "Bad file descriptor")
-
-    for stream in (Broken(), BadFd()):
-        with pytest.raises(OutputClosed):
-            LineWriter(stream).write(["a=1"])
-    closed = io.BytesIO()
-    closed.close()
-    with pytest.raises(OutputClosed):
-        LineWriter(closed).write(["a=1"])
-
-
-def test_a_full_disk_loses_the_lines_but_not_the_agent():
-    class Full(io.BytesIO):
-        def write(self, data):
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-    LineWriter(Full()).write(["a=1"])  # does not raise
 
 
 # -- properties -------------------------------------------------------------------------------
