@@ -1,7 +1,8 @@
 """What pushing costs the agent: RSS and CPU per tick with the push sink off and on.
 
-Runs the real agent as dynos run it (``python3 -S agent/dynostat-agent --interval 1 --count
-N``, with the push dependencies importable) once per configuration,
+Runs the real agent as dynos run it (``python3 -S agent/dynostat-agent --interval 1``, with
+requirements/push.txt installed beside it as the build installs it into the slug) once per
+configuration, reads its peak memory (VmHWM) after N ticks and stops it,
 in alternating rounds so background load hits all of them alike, and reads the agent's own
 ``agent_rss`` and ``agent_cpu`` from its lines (the first tick, which carries start-up, is left
 out). By default the agent samples a captured dyno tree (tests/fixtures/captured-dyno-like), so
@@ -33,6 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 AGENT_DIR = REPO / "agent"
 PUSHGATEWAY = "/usr/bin/prometheus-pushgateway"
 CAPTURED = REPO / "tests" / "fixtures" / "captured-dyno-like"
+PUSH_REQUIREMENTS = REPO / "requirements" / "push.txt"
 
 # A minimal OTLP/HTTP receiver: reads each body, answers 200 with an empty JSON response. It
 # stops by itself after --lifetime seconds if nobody stops it first.
@@ -111,41 +113,60 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=5)
 
 
-def agent_path() -> str:
-    """The agent package, then the directory requests is installed in: like the slug's
-    .dynostat/agent and .dynostat/vendor, importable under -S."""
-    import requests
-
-    return os.pathsep.join([str(AGENT_DIR), str(Path(requests.__file__).parent.parent)])
+def agent_path(vendor: Path) -> str:
+    """The agent package, then the push dependencies: like the slug's .dynostat/agent and
+    .dynostat/vendor, importable under -S."""
+    return os.pathsep.join([str(AGENT_DIR), str(vendor)])
 
 
-def run_agent(env: dict, count: int, live: bool) -> tuple[list[float], list[float]]:
-    """agent_rss (MB) and agent_cpu (ms) of every tick but the first."""
+def install_vendor(folder: Path) -> Path:
+    """requirements/push.txt installed as bin/compile installs it into the slug."""
+    vendor = folder / "vendor"
+    if not (vendor / ".complete").exists():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "--no-compile", "--target", str(vendor), "-r", str(PUSH_REQUIREMENTS)],
+            check=True,
+        )  # fmt: skip
+        (vendor / ".complete").touch()
+    return vendor
+
+
+def vm_hwm_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise SystemExit("bench: no VmHWM for the agent")
+
+
+def run_agent(
+    env: dict, count: int, live: bool, vendor: Path
+) -> tuple[list[float], list[float], float]:
+    """agent_rss (MB) and agent_cpu (ms) of every tick but the first, and the peak (VmHWM, MB)
+    after ``count`` ticks, read from the running agent before it is stopped."""
     roots = [] if live else ["--proc-root", str(CAPTURED / "proc")]
     roots += [] if live else ["--cgroup-root", str(CAPTURED / "cgroup")]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-S",
-            str(AGENT_DIR / "dynostat-agent"),
-            "--interval",
-            "1",
-            "--count",
-            str(count),
-            *roots,
-        ],
-        env={**os.environ, "PYTHONPATH": agent_path(), "DYNO": "web.1", **env},
-        capture_output=True,
-        text=True,
-        timeout=count * 5 + 30,
-        check=True,
-    )
-    if "at=error" in result.stdout:
-        raise SystemExit("bench: the agent reported an error:\n" + result.stdout)
+    command = [sys.executable, "-S", str(AGENT_DIR / "dynostat-agent"), "--interval", "1", *roots]
+    environment = {**os.environ, "PYTHONPATH": agent_path(vendor), "DYNO": "web.1", **env}
+    lines = []
+    with subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, text=True) as agent:
+        try:
+            for line in agent.stdout:
+                lines.append(line)
+                if "agent_cpu=" in line and len(_FIELD.findall("".join(lines))) >= 2 * count:
+                    break
+            peak = vm_hwm_mb(agent.pid)
+        finally:
+            agent.terminate()
+            agent.wait(timeout=10)
+    text = "".join(lines)
+    if "at=error" in text:
+        raise SystemExit("bench: the agent reported an error:\n" + text)
     rss, cpu = [], []
-    for name, value in _FIELD.findall(result.stdout):
+    for name, value in _FIELD.findall(text):
         (rss if name == "agent_rss" else cpu).append(float(value))
-    return rss[1:], cpu[1:]
+    return rss[1:], cpu[1:], peak
 
 
 def time_sends(env: dict, sends: int) -> tuple[float, float]:
@@ -156,14 +177,15 @@ def time_sends(env: dict, sends: int) -> tuple[float, float]:
 
     sample = make_sampler("/proc", "/sys/fs/cgroup", 3, lambda fields: None).sample(time.time())
     sample.agent_rss, sample.agent_cpu_ms, sample.push_dropped = 8_500_000, 1.25, 0
-    sink = make_sink(env, 20, lambda fields: print("bench: sink error", fields))
+    reports: list = []
+    sink = make_sink(env, 20, reports.append)
     walls, cpus = [], []
     for _ in range(sends):
         wall, cpu = time.perf_counter(), time.process_time()
         sink.send(sample, "web.1", "bench")
         cpus.append((time.process_time() - cpu) * 1e6)
         walls.append((time.perf_counter() - wall) * 1e6)
-    if sink.buffered or sink.dropped:
+    if sink.dropped or any("push_failed" in str(line) for line in reports):
         raise SystemExit("bench: sends failed against a local endpoint")
     return statistics.median(walls), statistics.median(cpus)
 
@@ -174,8 +196,14 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=8, help="ticks per agent run")
     parser.add_argument("--sends", type=int, default=300, help="in-process sends timed")
     parser.add_argument("--live", action="store_true", help="sample this machine's /proc")
+    parser.add_argument(
+        "--work",
+        default=str(REPO / "bench" / "out" / "push"),
+        help="where the slug-like vendor goes",
+    )
     args = parser.parse_args()
 
+    vendor = install_vendor(Path(args.work))
     lifetime = args.rounds * 3 * (args.count + 10) + 120
     receiver, otlp_url = start_receiver(lifetime)
     gateway = start_pushgateway()
@@ -188,22 +216,28 @@ def main() -> None:
             }
         rss: dict[str, list[float]] = {name: [] for name in configs}
         cpu: dict[str, list[float]] = {name: [] for name in configs}
+        peak: dict[str, list[float]] = {name: [] for name in configs}
         for _ in range(args.rounds):
             for name, env in configs.items():
-                tick_rss, tick_cpu = run_agent(env, args.count, args.live)
+                tick_rss, tick_cpu, tick_peak = run_agent(env, args.count, args.live, vendor)
                 rss[name] += tick_rss
                 cpu[name] += tick_cpu
+                peak[name].append(tick_peak)
 
         base_rss = statistics.median(rss["push off"])
         base_cpu = statistics.median(cpu["push off"])
         tree = "this machine's /proc" if args.live else f"the captured tree {CAPTURED.name}"
         print(f"agent on {tree}, {args.rounds} runs x {args.count - 1} ticks each (medians):")
-        print(f"{'':14}{'agent_rss MB':>14}{'x off':>8}{'agent_cpu ms/tick':>20}{'x off':>8}")
+        print(
+            f"{'':14}{'agent_rss MB':>14}{'x off':>8}{'VmHWM MB':>10}"
+            f"{'agent_cpu ms/tick':>20}{'x off':>8}"
+        )
         for name in configs:
             median_rss = statistics.median(rss[name])
             median_cpu = statistics.median(cpu[name])
             print(
                 f"{name:14}{median_rss:14.2f}{median_rss / base_rss:8.2f}"
+                f"{statistics.median(peak[name]):10.2f}"
                 f"{median_cpu:20.2f}{median_cpu / base_cpu:8.2f}"
             )
 

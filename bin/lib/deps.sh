@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The agent's optional dependencies (requests and friends, for pushing metrics), installed with
-# pip into a directory the launcher puts on the agent's path. The installed tree is cached per
+# The agent's optional dependencies (urllib3, dnspython and certifi, for pushing metrics),
+# installed with pip into a directory the launcher puts on the agent's path. The installed tree is cached per
 # requirements file and Python version, so a warm rebuild runs no pip and downloads nothing.
 
 # shellcheck disable=SC2310 # these functions return a status for callers to test on purpose
@@ -19,7 +19,7 @@ function deps::cache_key() {
 	echo "${digest:0:16}"
 }
 
-# Prints the names and versions pinned in REQUIREMENTS as "requests 2.32.5, urllib3 2.5.0".
+# Prints the names and versions pinned in REQUIREMENTS as "urllib3 2.6.3, dnspython 2.7.0".
 # Usage: deps::describe REQUIREMENTS
 function deps::describe() {
 	local requirements="${1}"
@@ -83,7 +83,7 @@ function deps::install() {
 		output::warning \
 			"Pushing metrics (DYNOSTAT_URL) will not work in this app." \
 			"The Python ${version} the agent runs on has no pip, and neither does this build image," \
-			"so requests could not be installed. Log lines are not affected." \
+			"so the push dependencies could not be installed. Log lines are not affected." \
 			"To push metrics, put a Python with pip in the slug before this buildpack runs" \
 			"(e.g. heroku/python), or set DYNOSTAT_PYTHON_URL/DYNOSTAT_PYTHON_SHA256."
 		return 0

@@ -17,7 +17,7 @@ setup() {
 	ln -s "${WHEELS_DIR}" "${SERVED_DIR}/wheels"
 	start_server "${SERVED_DIR}"
 	PIP_FIND_LINKS="${SERVER_URL}/wheels/"
-	DESCRIBED_DEPS="requests 2.32.5, urllib3 2.5.0, idna 3.10, certifi 2025.8.3, charset-normalizer 3.4.3"
+	DESCRIBED_DEPS="certifi 2026.10.19.post1"
 }
 
 teardown() {
@@ -98,8 +98,8 @@ assert_nothing_installed() {
 	# The slug moves from the build directory to /app: everything must still resolve.
 	mv "${BUILD_DIR}" "${WORLD}/moved"
 	run -0 env -i PYTHONPATH="${WORLD}/moved/.dynostat/agent:${WORLD}/moved/.dynostat/vendor" \
-		"${WORLD}/moved/.dynostat/bin/python3" -c 'import dynostat, requests; print(requests.__version__)'
-	assert_output "2.32.5"
+		"${WORLD}/moved/.dynostat/bin/python3" -c 'import dynostat, dynostat.push.transport, certifi; print(certifi.__version__)'
+	assert_output "2026.10.19"
 }
 
 @test "compile does not use an app Python older than 3.9 and uses the heroku-22 run image's Python instead" {
@@ -147,8 +147,8 @@ assert_nothing_installed() {
 	run find "${BUILD_DIR}/.dynostat/vendor" -name '*.pyc'
 	assert_output ""
 	run -0 env -i PYTHONPATH="${BUILD_DIR}/.dynostat/vendor" "${BUILD_DIR}/.dynostat/bin/python3" \
-		-c 'import requests; print(requests.__version__)'
-	assert_output "2.32.5"
+		-c 'import certifi; print(certifi.__version__)'
+	assert_output "2026.10.19"
 	assert_nothing_written_outside
 }
 
@@ -169,7 +169,7 @@ assert_nothing_installed() {
 
 		 !     Pushing metrics (DYNOSTAT_URL) will not work in this app.
 		 !     The Python ${SYSTEM_PYTHON_VERSION} the agent runs on has no pip, and neither does this build image,
-		 !     so requests could not be installed. Log lines are not affected.
+		 !     so the push dependencies could not be installed. Log lines are not affected.
 		 !     To push metrics, put a Python with pip in the slug before this buildpack runs
 		 !     (e.g. heroku/python), or set DYNOSTAT_PYTHON_URL/DYNOSTAT_PYTHON_SHA256.
 
@@ -214,7 +214,7 @@ assert_nothing_installed() {
 	run -0 grep -c '^/python.tar.gz$' "${SERVER_LOG}"
 	assert_output "1"
 	run -0 grep -c '^/wheels/.*\.whl$' "${SERVER_LOG}"
-	assert_output "5"
+	assert_output "1"
 
 	local requests_before
 	requests_before="$(wc -l <"${SERVER_LOG}")"
@@ -237,8 +237,8 @@ assert_nothing_installed() {
 	run -0 wc -l <"${SERVER_LOG}"
 	assert_output "${requests_before}"
 	run -0 env -i PYTHONPATH="${BUILD_DIR}/.dynostat/agent:${BUILD_DIR}/.dynostat/vendor" \
-		"${BUILD_DIR}/.dynostat/bin/python3" -c 'import dynostat, requests; print(requests.__version__)'
-	assert_output "2.32.5"
+		"${BUILD_DIR}/.dynostat/bin/python3" -c 'import dynostat, dynostat.push.transport, certifi; print(certifi.__version__)'
+	assert_output "2026.10.19"
 	assert_nothing_written_outside
 }
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from push_expected import OTLP as OTLP_EXPECTED
 from push_expected import PUSHGATEWAY as PUSHGATEWAY_AS_LINE
+from push_servers import Reply
 
 AGENT_DIR = str(Path(__file__).resolve().parents[2] / "agent")
 _METRIC = re.compile(r"sample#dynostat\.(\w+)=(\S+)")
@@ -81,3 +84,33 @@ def test_the_agent_pushes_otlp_that_matches_each_printed_sample(receiver):
         value = point.as_int if point.WhichOneof("value") == "as_int" else point.as_double
         pushed[line_name] = render(value)
     assert pushed == last_sample_values(lines)
+
+
+def test_sigterm_during_a_hung_push_still_gets_a_last_sample_within_a_second(receiver):
+    receiver.default = Reply(hang=30)  # every push hangs for its whole budget
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "dynostat", "--interval", "20"],
+        env={**os.environ, "PYTHONPATH": AGENT_DIR, "DYNO": "web.7",
+             "DYNOSTAT_URL": receiver.url + "/v1/metrics"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        lines = [agent.stdout.readline() for _ in range(3)]  # load, memory, tasks of tick 1
+        assert all(line.startswith("source=web.7 ") for line in lines)
+        while not receiver.requests:  # the push of tick 1 has started and now hangs
+            time.sleep(0.01)
+        signalled = time.monotonic()
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=10)
+        exited = time.monotonic() - signalled
+        rest = agent.stdout.read().splitlines()
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    assert agent.returncode == 0
+    assert exited < 1.0
+    # A whole last sample after the signal, then nothing else (no error for the cut push).
+    assert len([line for line in rest if "sample#dynostat.tasks=" in line]) == 1
+    assert not [line for line in rest if "at=error" in line]

@@ -1,4 +1,4 @@
-"""Push config: off by default without paying for requests; bad values say so and stay safe."""
+"""Push config: off by default without paying for its HTTP stack; bad values stay safe."""
 
 from __future__ import annotations
 
@@ -26,56 +26,61 @@ def run_python(code: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_without_a_url_there_is_no_sink_and_requests_is_never_imported():
+def test_without_a_url_there_is_no_sink_and_the_http_stack_is_never_imported():
     result = run_python(
         "import sys\n"
         "from dynostat.push import make_sink\n"
         "sink = make_sink({'DYNOSTAT_PUSH_PROTOCOL': 'pushgateway'}, 20, print)\n"
         "print(sink, sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('requests', 'urllib3', 'http')))\n"
+        "('requests', 'urllib3', 'http', 'dns', 'ssl', 'certifi')))\n"
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "None []\n"
 
 
-def test_with_a_url_requests_is_imported_only_then():
+def test_with_a_url_the_http_stack_is_imported_only_then():
     result = run_python(
         "import sys\n"
         "from dynostat.push import make_sink\n"
-        "print('requests' in sys.modules)\n"
+        "print('http.client' in sys.modules, 'ssl' in sys.modules)\n"
         "sink = make_sink({'DYNOSTAT_URL': 'http://127.0.0.1:9/v1/metrics'}, 20, print)\n"
-        "print('requests' in sys.modules, type(sink).__name__, sink.timeout)\n"
+        "print('http.client' in sys.modules, 'ssl' in sys.modules, type(sink).__name__,"
+        " sink.timeout)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in"
+        " ('requests', 'urllib3', 'dns', 'certifi')))\n"
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "False\nTrue Sink 5.0\n"
+    assert result.stdout == "False False\nTrue True Sink 5.0\n[]\n"
 
 
-def test_without_requests_installed_push_is_off_with_one_error_line():
+@pytest.mark.parametrize("package", ["ssl", "http.client"])
+def test_without_a_module_the_push_needs_push_is_off_with_one_error_line(package):
     result = run_python(
         "import sys\n"
-        "sys.modules['requests'] = None  # what an import of a missing package meets\n"
+        f"sys.modules[{package!r}] = None  # what an import of a missing module meets\n"
         "from dynostat.push import make_sink\n"
         "print(make_sink({'DYNOSTAT_URL': 'https://collector:4318/v1/metrics'}, 20, print))\n"
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
-        "{'at': 'error', 'event': 'push_unavailable', 'reason': 'requests_missing',"
-        " 'module': 'requests'}",
-        "None",
-    ]
+    [error, sink] = result.stdout.splitlines()
+    assert error.startswith(
+        "{'at': 'error', 'event': 'push_unavailable', 'reason': 'dependency_missing',"
+        f" 'module': '{package}"
+    )
+    assert sink == "None"
     assert "Traceback" not in result.stderr
 
 
-def test_a_requests_that_breaks_on_import_turns_push_off_with_one_error_line():
+def test_a_dependency_that_breaks_on_import_turns_push_off_with_one_error_line():
     result = run_python(
-        "import requests, urllib3.connectionpool\n"
-        "del urllib3.connectionpool.HTTPSConnectionPool  # an urllib3 unlike any the sink knows\n"
+        "import http.client\n"
+        "del http.client.HTTPException  # a standard library unlike any the sink knows\n"
         "from dynostat.push import make_sink\n"
         "print(make_sink({'DYNOSTAT_URL': 'https://collector:4318/v1/metrics'}, 20, print))\n"
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "{'at': 'error', 'event': 'push_unavailable', 'reason': 'requests_unusable',"
+        "{'at': 'error', 'event': 'push_unavailable', 'reason': 'dependency_unusable',"
         " 'error': 'AttributeError'}",
         "None",
     ]

@@ -16,6 +16,9 @@ from push_sample import DYNO, SOURCE, take_sample
 from push_servers import Receiver, Reply
 
 from dynostat.push import make_sink
+from dynostat.push.resolve import Resolver
+from dynostat.push.sink import OtlpProtocol, Sink
+from dynostat.push.transport import HttpTransport
 
 INTERVAL = 2.0
 BUDGET = 1.0
@@ -50,12 +53,17 @@ def tls_receiver(certificate):
 
 
 def tls_sink(url: str, reports: list, trusted_cert=None):
-    sink = make_sink({"DYNOSTAT_URL": url + "/v1/metrics"}, INTERVAL, reports.append)
-    if trusted_cert is not None:
-        # The agent trusts the CA bundle requests ships with (certifi); the test's throwaway
-        # certificate stands in for a collector's real one.
-        sink._transport._session.verify = str(trusted_cert)
-    return sink
+    if trusted_cert is None:
+        return make_sink({"DYNOSTAT_URL": url + "/v1/metrics"}, INTERVAL, reports.append)
+    # The agent trusts certifi's CA bundle; the test's throwaway certificate stands in for a
+    # collector's real one, as the only CA this sink's transport trusts.
+    return Sink(
+        OtlpProtocol(url + "/v1/metrics", {}, "host", time.time()),
+        HttpTransport({}, ca_file=str(trusted_cert)),
+        interval=INTERVAL,
+        report=reports.append,
+        endpoint=url,
+    )
 
 
 def test_a_certificate_nobody_signed_is_refused_as_a_tls_failure(tls_receiver):
@@ -95,3 +103,55 @@ def test_a_slow_drip_inside_tls_is_cut_at_the_deadline(tls_receiver, certificate
     assert BUDGET - 0.05 <= duration < BUDGET + SLACK
     assert [(r["event"], r["reason"]) for r in reports] == [("push_failed", "timeout")]
     assert sink.buffered == 1
+
+
+def certificate_for(folder, name: str):
+    key, cert = folder / f"{name}.key", folder / f"{name}.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName=DNS:{name}"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return key, cert
+
+
+@pytest.mark.parametrize(
+    ("served_name", "accepted"), [("collector.test", True), ("evil.test", False)]
+)
+def test_the_certificate_is_checked_for_the_urls_name_though_the_address_is_looked_up_first(
+    tmp_path, served_name, accepted
+):
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a throwaway certificate")
+    key, cert = certificate_for(tmp_path, served_name)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server_names: list[str] = []
+    context.sni_callback = lambda sock, name, ctx: server_names.append(name)
+    receiver = Receiver(tls=context)
+    (tmp_path / "hosts").write_text("127.0.0.1 collector.test\n")
+    url = f"https://collector.test:{receiver.port}/v1/metrics"
+    reports: list = []
+    sink = Sink(
+        OtlpProtocol(url, {}, "host", time.time()),
+        HttpTransport(
+            {},
+            resolver=Resolver(str(tmp_path / "hosts"), str(tmp_path / "no-resolv.conf")),
+            ca_file=str(cert),
+        ),
+        interval=INTERVAL,
+        report=reports.append,
+        endpoint="https://collector.test",
+    )
+    try:
+        sink.send(take_sample(), SOURCE, DYNO)
+    finally:
+        receiver.stop()
+    assert server_names == ["collector.test"]  # SNI carries the URL's name, not 127.0.0.1
+    if accepted:
+        assert reports == []
+        assert len(receiver.requests) == 1
+    else:
+        assert [(r["event"], r["reason"]) for r in reports] == [("push_failed", "tls")]
+        assert receiver.requests == []

@@ -1,8 +1,9 @@
 """Pushing samples to a metrics backend: an OTel collector (OTLP/HTTP JSON) or a Pushgateway.
 
 Off unless ``DYNOSTAT_URL`` is set; then ``make_sink`` builds the sink the loop calls once per
-tick. requests is imported only here, only then: it costs the agent about 15 MB of RSS
-(bench/bench_push.py), which an agent that only prints lines must not pay.
+tick. The HTTP stack (http.client, ssl) is imported only here, only then: it costs the
+agent more memory than everything else it does (bench/bench_push.py), which an agent that
+only prints lines must not pay.
 
 Config vars:
     DYNOSTAT_URL            the endpoint; for OTLP the full URL (usually ending in /v1/metrics),
@@ -18,14 +19,13 @@ default (or push off). Header values and the URL are never printed: they hold cr
 
 from __future__ import annotations
 
-import ipaddress
-import os
 import re
 import socket
 import time
 from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
+from ..numbers import parse_whole
 from .sink import (
     DEFAULT_BUFFER,
     OtlpProtocol,
@@ -89,40 +89,15 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
-def _bound_name_resolution(url: str) -> None:
-    """Make the system resolver give up on a name within about a second per name server.
-
-    Name resolution is the one step of a request no socket timeout reaches, and glibc's
-    default (5 s, 2 attempts per server) lets a hung resolver hold the loop for 10 s or more
-    on every tick. glibc reads RES_OPTIONS from the environment when it first resolves; the
-    agent resolves nothing else and starts no child, so the setting touches nothing but the
-    push. Options the dyno already set are kept.
-    """
-    host = urlsplit(url).hostname or ""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return  # an address is never looked up
-    options = os.environ.get("RES_OPTIONS", "")
-    extra = [
-        option
-        for option, name in (("timeout:1", "timeout:"), ("attempts:1", "attempts:"))
-        if name not in options
-    ]
-    if extra:
-        os.environ["RES_OPTIONS"] = " ".join([options, *extra]).strip()
-
-
 def _buffer_size(env: Mapping[str, str], report: Report) -> int:
-    text = env.get("DYNOSTAT_PUSH_BUFFER", "").strip()
-    if not text:
+    text = env.get("DYNOSTAT_PUSH_BUFFER", "")
+    if not text.strip():
         return DEFAULT_BUFFER
-    if text.isdigit() and int(text) <= MAX_BUFFER:
-        return int(text)
-    _invalid(report, "DYNOSTAT_PUSH_BUFFER", value=text[:40], default=DEFAULT_BUFFER)
-    return DEFAULT_BUFFER
+    size = parse_whole(text, 0, MAX_BUFFER)
+    if size is None:
+        _invalid(report, "DYNOSTAT_PUSH_BUFFER", value=text[:40], default=DEFAULT_BUFFER)
+        return DEFAULT_BUFFER
+    return size
 
 
 def make_sink(env: Mapping[str, str], interval: float, report: Report) -> Sink | None:
@@ -149,37 +124,36 @@ def make_sink(env: Mapping[str, str], interval: float, report: Report) -> Sink |
     buffer_size = _buffer_size(env, report)
 
     try:
-        # Deferred on purpose: only an agent that pushes pays for requests.
-        from .transport import RequestsTransport  # noqa: PLC0415
+        # Deferred on purpose: only an agent that pushes pays for http.client and ssl.
+        from .transport import HttpTransport  # noqa: PLC0415
     except ImportError as error:
         report(
             {
                 "at": "error",
                 "event": "push_unavailable",
-                "reason": "requests_missing",
-                "module": getattr(error, "name", None) or "requests",
+                "reason": "dependency_missing",
+                "module": getattr(error, "name", None) or "unknown",
             }
         )
         return None
-    except Exception as error:  # noqa: BLE001 - an odd requests or urllib3 must not stop the agent
+    except Exception as error:  # noqa: BLE001 - an odd dependency must not stop the agent
         report(
             {
                 "at": "error",
                 "event": "push_unavailable",
-                "reason": "requests_unusable",
+                "reason": "dependency_unusable",
                 "error": type(error).__name__,
             }
         )
         return None
 
-    _bound_name_resolution(url)
     if protocol_name == "pushgateway":
         protocol = PushgatewayProtocol(url, env)
     else:
         protocol = OtlpProtocol(url, env, socket.gethostname(), time.time())
     return Sink(
         protocol,
-        RequestsTransport(headers),
+        HttpTransport(headers),
         interval=interval,
         report=report,
         endpoint=safe_endpoint(url),

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import __version__
+from ..numbers import parse_whole
 from ..sample import Sample
 from .metrics import COUNTER, PUSH_DROPPED, Metric, Number, present
 
@@ -126,7 +127,7 @@ def rejected_points(body: bytes) -> int | None:
     if not isinstance(partial, dict):
         return 0
     rejected = partial.get("rejectedDataPoints", 0)
-    try:
-        return int(rejected)
-    except (TypeError, ValueError):
-        return None
+    # proto3 JSON writes int64 as a decimal string, but accepts a plain number too.
+    if isinstance(rejected, int) and not isinstance(rejected, bool):
+        rejected = str(rejected)
+    return parse_whole(rejected, 0, 2**63 - 1) if isinstance(rejected, str) else None

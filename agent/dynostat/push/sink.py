@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Callable, NamedTuple
 from urllib.parse import urlsplit
 
+from ..numbers import parse_whole
 from ..sample import Sample
 from . import otlp, pushgateway
 
@@ -77,17 +78,17 @@ def retry_after_seconds(value: str | None, now_wall: float) -> float | None:
     """A Retry-After header (delay seconds or an HTTP date) as seconds from now, capped."""
     if not value:
         return None
-    value = value.strip()
-    if value.isdigit():
-        seconds = float(int(value))
+    delay = parse_whole(value, 0, 10**12)
+    if delay is not None:
+        seconds = float(delay)
     else:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+            if when is None or when.tzinfo is None:
+                return None
+            seconds = when.timestamp() - now_wall
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        if when is None or when.tzinfo is None:
-            return None
-        seconds = when.timestamp() - now_wall
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
