@@ -35,9 +35,16 @@ make_app_python() {
 # Points the build at a python-build-standalone shaped archive on the local server.
 serve_standalone() {
 	make_standalone_archive "${SERVED_DIR}/python.tar.gz"
-	STANDALONE_SHA256="$(sha256sum "${SERVED_DIR}/python.tar.gz")"
+	serve_as_mirror python.tar.gz
+}
+
+# Names SERVED_DIR/NAME, with its sha256, as the build's DYNOSTAT_PYTHON_URL mirror.
+# Usage: serve_as_mirror NAME
+serve_as_mirror() {
+	local name="${1}"
+	STANDALONE_SHA256="$(sha256sum "${SERVED_DIR}/${name}")"
 	STANDALONE_SHA256="${STANDALONE_SHA256%% *}"
-	echo "${SERVER_URL}/python.tar.gz" >"${ENV_DIR}/DYNOSTAT_PYTHON_URL"
+	echo "${SERVER_URL}/${name}" >"${ENV_DIR}/DYNOSTAT_PYTHON_URL"
 	echo "${STANDALONE_SHA256}" >"${ENV_DIR}/DYNOSTAT_PYTHON_SHA256"
 }
 
@@ -359,6 +366,115 @@ assert_nothing_installed() {
 	assert_line "       Downloading http://***@127.0.0.1:${SERVER_URL##*:}/missing.tar.gz"
 	assert_line " !     URL: http://***@127.0.0.1:${SERVER_URL##*:}/missing.tar.gz"
 	refute_output --partial "s3cr3t"
+}
+
+@test "compile fails clearly when the mirror's archive is not an install_only archive, and installs nothing" {
+	mkdir -p "${BATS_TEST_TMPDIR}/flat/bin"
+	printf '#!/bin/sh\nexec %s "$@"\n' "${SYSTEM_PYTHON}" >"${BATS_TEST_TMPDIR}/flat/bin/python3"
+	chmod +x "${BATS_TEST_TMPDIR}/flat/bin/python3"
+	tar -C "${BATS_TEST_TMPDIR}/flat" -czf "${SERVED_DIR}/flat.tar.gz" bin
+	serve_as_mirror flat.tar.gz
+	local machine
+	machine="$(uname -m)"
+	run -1 compile_app heroku-24
+	assert_output - <<-EOF
+		-----> dynostat: Choosing a Python for the agent
+		       No Python 3.9+ in the slug, and the heroku-24 stack's run image has no Python
+		       Installing a standalone CPython from DYNOSTAT_PYTHON_URL
+		       Downloading ${SERVER_URL}/flat.tar.gz
+		       Verified sha256 ${STANDALONE_SHA256}
+
+		 !     The Python archive is not a python-build-standalone install_only archive.
+		 !
+		 !     It does not unpack to python/bin/python3.
+		 !
+		 !     Point DYNOSTAT_PYTHON_URL at an install_only or install_only_stripped .tar.gz
+		 !     for ${machine} Linux (gnu), or unset it to use the buildpack's pinned Python.
+	EOF
+	assert [ ! -e "${BUILD_DIR}/.dynostat" ]
+	assert [ ! -e "${BUILD_DIR}/.dynostat.partial" ]
+	assert_nothing_written_outside
+}
+
+@test "compile fails clearly when the mirror's Python is older than 3.9, and installs nothing" {
+	mkdir -p "${BATS_TEST_TMPDIR}/old/python/bin"
+	printf '#!/bin/sh\necho 3.8.18\n' >"${BATS_TEST_TMPDIR}/old/python/bin/python3"
+	chmod +x "${BATS_TEST_TMPDIR}/old/python/bin/python3"
+	tar -C "${BATS_TEST_TMPDIR}/old" -czf "${SERVED_DIR}/old.tar.gz" python
+	serve_as_mirror old.tar.gz
+	local machine
+	machine="$(uname -m)"
+	run -1 compile_app heroku-24
+	assert_output - <<-EOF
+		-----> dynostat: Choosing a Python for the agent
+		       No Python 3.9+ in the slug, and the heroku-24 stack's run image has no Python
+		       Installing a standalone CPython from DYNOSTAT_PYTHON_URL
+		       Downloading ${SERVER_URL}/old.tar.gz
+		       Verified sha256 ${STANDALONE_SHA256}
+
+		 !     The downloaded Python does not run here, or is older than 3.9.
+		 !
+		 !     Found: 3.8.18
+		 !
+		 !     Point DYNOSTAT_PYTHON_URL at a CPython 3.9 or newer build for ${machine} Linux (gnu),
+		 !     or unset it to use the buildpack's pinned Python.
+	EOF
+	assert [ ! -e "${BUILD_DIR}/.dynostat" ]
+	assert [ ! -e "${BUILD_DIR}/.dynostat.partial" ]
+	assert_nothing_written_outside
+}
+
+@test "compile fails clearly on a machine whose architecture has no pinned CPython" {
+	# A uname that reports an architecture python-build-standalone is not pinned for.
+	# shellcheck disable=SC2016 # the stub's own shell expands these, not this one
+	printf '#!/bin/sh\nif [ "$1" = -m ]; then echo riscv64; else exec /usr/bin/uname "$@"; fi\n' \
+		>"${TOOLS_DIR}/uname"
+	chmod +x "${TOOLS_DIR}/uname"
+	run -1 compile_app heroku-24
+	assert_output - <<-EOF
+		-----> dynostat: Choosing a Python for the agent
+		       No Python 3.9+ in the slug, and the heroku-24 stack's run image has no Python
+
+		 !     There is no standalone Python for this machine's architecture.
+		 !
+		 !     Found: riscv64
+		 !
+		 !     Set DYNOSTAT_PYTHON_URL and DYNOSTAT_PYTHON_SHA256 to a python-build-standalone
+		 !     install_only archive for this architecture.
+	EOF
+	assert_nothing_installed
+	assert_nothing_written_outside
+	run -0 cat "${SERVER_LOG}"
+	assert_output ""
+}
+
+@test "compile warns that pushing is unavailable when pip cannot install the push dependencies, and still succeeds" {
+	mkdir -p "${SERVED_DIR}/no-wheels"
+	PIP_FIND_LINKS="${SERVER_URL}/no-wheels/"
+	make_app_python
+	run -0 compile_app heroku-24
+	run -0 normalised_output
+	assert_output - <<-EOF
+		-----> dynostat: Choosing a Python for the agent
+		       Using the app's Python ${SYSTEM_PYTHON_VERSION} at .heroku/python/bin/python3 (already in the slug)
+		-----> dynostat: Installing the agent
+		       Installed the agent into .dynostat/agent
+		-----> dynostat: Installing the agent's push dependencies
+
+		 !     Pushing metrics (DYNOSTAT_URL) will not work in this app.
+		 !     pip could not install ${DESCRIBED_DEPS}:
+		 !     ERROR: Could not find a version that satisfies the requirement requests==2.32.5 (from versions: none)
+		 !     ERROR: No matching distribution found for requests==2.32.5
+		 !     Log lines are not affected. Build again to retry.
+
+		-----> dynostat: Installed the launcher as .profile.d/dynostat.sh
+		       It starts one agent per dyno, except on run, release and scheduler dynos
+		       Added N MB to the slug
+	EOF
+	assert [ ! -e "${BUILD_DIR}/.dynostat/vendor" ]
+	run -0 find "${CACHE_DIR}/dynostat" -path '*/vendor/*'
+	assert_output ""
+	assert_nothing_written_outside
 }
 
 @test "the pinned standalone CPython is a python-build-standalone install_only_stripped release for both architectures" {
