@@ -477,26 +477,45 @@ assert_nothing_installed() {
 	assert_nothing_written_outside
 }
 
-@test "the pinned standalone CPython is a python-build-standalone install_only_stripped release for both architectures" {
-	# shellcheck source=bin/lib/output.sh
-	source "${REPO_DIR}/bin/lib/output.sh"
-	# shellcheck source=bin/lib/config.sh
-	source "${REPO_DIR}/bin/lib/config.sh"
-	# shellcheck source=bin/lib/python.sh
-	source "${REPO_DIR}/bin/lib/python.sh"
-	run -0 python::standalone_url "${ENV_DIR}" x86_64
-	assert_output "https://github.com/astral-sh/python-build-standalone/releases/download/20260814/cpython-3.12.14%2B20260814-x86_64-unknown-linux-gnu-install_only_stripped.tar.gz"
-	run -0 python::standalone_sha256 "${ENV_DIR}" x86_64
-	assert_output "5acfa3e9ba26b51ae161c83aff278da915b590d22373a424b2ba55b8afe91fcc"
-	run -0 python::standalone_url "${ENV_DIR}" aarch64
-	assert_output "https://github.com/astral-sh/python-build-standalone/releases/download/20260814/cpython-3.12.14%2B20260814-aarch64-unknown-linux-gnu-install_only_stripped.tar.gz"
-	run -0 python::standalone_sha256 "${ENV_DIR}" aarch64
-	assert_output "2d8e17dfd732102cfeb18e0e1fa6769b24caa034e159981129590fe409c7157a"
-	run -1 python::standalone_url "${ENV_DIR}" riscv64
-	echo "https://mirror.invalid/python.tar.gz" >"${ENV_DIR}/DYNOSTAT_PYTHON_URL"
-	run -0 python::standalone_url "${ENV_DIR}" x86_64
-	assert_output "https://mirror.invalid/python.tar.gz"
-	# A mirror without its own checksum must not inherit the pin's.
-	run -1 python::standalone_sha256 "${ENV_DIR}" x86_64
-	assert_output ""
+@test "without a mirror, compile fetches the pinned install_only_stripped release for each architecture and checks its pinned sha256" {
+	# Stand-ins for uname (the machine's architecture) and curl (which writes a file that is
+	# not the pinned archive), so the test needs no network and runs on any machine.
+	local stand_in="${BATS_TEST_TMPDIR}/stand-in.tar.gz"
+	echo "not the pinned archive" >"${stand_in}"
+	local stand_in_sha256
+	stand_in_sha256="$(sha256sum "${stand_in}")"
+	stand_in_sha256="${stand_in_sha256%% *}"
+	# shellcheck disable=SC2016 # the stub's own shell expands these, not this one
+	printf '#!/bin/sh\nwhile [ "$#" -gt 1 ]; do [ "$1" = --output ] && cp %s "$2"; shift; done\n' \
+		"${stand_in}" >"${TOOLS_DIR}/curl"
+	chmod +x "${TOOLS_DIR}/curl"
+	local release="https://github.com/astral-sh/python-build-standalone/releases/download/20260814"
+	local pin arch pinned_sha256 url
+	for pin in "x86_64 5acfa3e9ba26b51ae161c83aff278da915b590d22373a424b2ba55b8afe91fcc" \
+		"aarch64 2d8e17dfd732102cfeb18e0e1fa6769b24caa034e159981129590fe409c7157a"; do
+		read -r arch pinned_sha256 <<<"${pin}"
+		url="${release}/cpython-3.12.14%2B20260814-${arch}-unknown-linux-gnu-install_only_stripped.tar.gz"
+		# shellcheck disable=SC2016 # the stub's own shell expands these, not this one
+		printf '#!/bin/sh\nif [ "$1" = -m ]; then echo %s; else exec /usr/bin/uname "$@"; fi\n' \
+			"${arch}" >"${TOOLS_DIR}/uname"
+		chmod +x "${TOOLS_DIR}/uname"
+		run -1 compile_app heroku-24
+		assert_output - <<-EOF
+			-----> dynostat: Choosing a Python for the agent
+			       No Python 3.9+ in the slug, and the heroku-24 stack's run image has no Python
+			       Installing standalone CPython 3.12.14 (python-build-standalone 20260814)
+			       Downloading ${url}
+
+			 !     The downloaded Python does not match its expected sha256.
+			 !
+			 !     URL:      ${url}
+			 !     Expected: ${pinned_sha256}
+			 !     Got:      ${stand_in_sha256}
+			 !
+			 !     If DYNOSTAT_PYTHON_URL names a mirror, set DYNOSTAT_PYTHON_SHA256 to the sha256 of
+			 !     that exact file; otherwise the download was corrupted or tampered with: build again.
+			 !     Nothing was installed or cached.
+		EOF
+		assert_nothing_installed
+	done
 }
