@@ -75,13 +75,11 @@ function python::find_in_slug() {
 # or returns 1 when that image has none. heroku-22's run image ships python3.10 at the same
 # path as its build image; the heroku-24 and heroku-26 run images ship no Python at all,
 # although their build images do.
-# DYNOSTAT_RUN_IMAGE_PYTHON replaces /usr/bin/python3; it exists only so tests can stand in
-# for a stack image, and is not a config var.
 # Usage: python::run_image_python STACK
 function python::run_image_python() {
 	local stack="${1}"
 	case "${stack}" in
-	heroku-22) echo "${DYNOSTAT_RUN_IMAGE_PYTHON:-/usr/bin/python3}" ;;
+	heroku-22) echo "/usr/bin/python3" ;;
 	*) return 1 ;;
 	esac
 }

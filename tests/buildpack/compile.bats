@@ -24,6 +24,22 @@ teardown() {
 	kill_recorded_processes
 }
 
+# Makes PATH a python3 with a pip of its own: a virtual environment's, made once per run. A
+# script, not a link: Python finds its environment from the path it was started by.
+# Usage: make_python_with_pip PATH
+make_python_with_pip() {
+	local path="${1}"
+	local venv="${BATS_RUN_TMPDIR:?}/python-with-pip"
+	if [[ ! -f "${venv}/.complete" ]]; then
+		rm -rf "${venv}"
+		"${SYSTEM_PYTHON}" -m venv "${venv}"
+		touch "${venv}/.complete"
+	fi
+	rm -f "${path}"
+	printf '#!/bin/sh\nexec %s "$@"\n' "${venv}/bin/python3" >"${path}"
+	chmod +x "${path}"
+}
+
 # The app's Python as heroku/python leaves it: inside the slug, answering like CPython.
 make_app_python() {
 	mkdir -p "${BUILD_DIR}/.heroku/python/bin"
@@ -113,7 +129,7 @@ assert_nothing_installed() {
 	mkdir -p "${BUILD_DIR}/.heroku/python/bin"
 	printf '#!/bin/sh\necho 3.8.18\n' >"${BUILD_DIR}/.heroku/python/bin/python3"
 	chmod +x "${BUILD_DIR}/.heroku/python/bin/python3"
-	run -0 compile_app heroku-22 "${SYSTEM_PYTHON}"
+	run -0 compile_app heroku-22
 	run -0 normalised_output
 	assert_output - <<-EOF
 		-----> dynostat: Choosing a Python for the agent
@@ -132,16 +148,15 @@ assert_nothing_installed() {
 	assert_nothing_written_outside
 }
 
-@test "compile installs push dependencies for a pip-less run-image Python with the build image's pip" {
-	# A run-image Python without pip, like heroku-22's.
-	printf '#!/bin/sh\ncase "$*" in *"-m pip"*) echo "No module named pip" >&2; exit 1;; esac\nexec %s "$@"\n' \
-		"${SYSTEM_PYTHON}" >"${TOOLS_DIR}/run-image-python3"
-	chmod +x "${TOOLS_DIR}/run-image-python3"
-	run -0 compile_app heroku-22 "${TOOLS_DIR}/run-image-python3"
+@test "compile installs push dependencies for the pip-less heroku-22 run image's Python with the build image's pip" {
+	hide_system_pip
+	# The build image's python3 keeps a pip of its own, as heroku-22's build image does.
+	make_python_with_pip "${TOOLS_DIR}/python3"
+	run -0 compile_app heroku-22
 	run -0 normalised_output
 	assert_output - <<-EOF
 		-----> dynostat: Choosing a Python for the agent
-		       Using the heroku-22 run image's Python ${SYSTEM_PYTHON_VERSION} at ${TOOLS_DIR}/run-image-python3 (on every dyno of this stack)
+		       Using the heroku-22 run image's Python ${SYSTEM_PYTHON_VERSION} at ${SYSTEM_PYTHON} (on every dyno of this stack)
 		-----> dynostat: Installing the agent
 		       Installed the agent into .dynostat/agent
 		-----> dynostat: Installing the agent's push dependencies
@@ -160,16 +175,12 @@ assert_nothing_installed() {
 }
 
 @test "compile warns that pushing is unavailable when no pip exists at build time, and still succeeds" {
-	printf '#!/bin/sh\ncase "$*" in *"-m pip"*) echo "No module named pip" >&2; exit 1;; esac\nexec %s "$@"\n' \
-		"${SYSTEM_PYTHON}" >"${TOOLS_DIR}/run-image-python3"
-	chmod +x "${TOOLS_DIR}/run-image-python3"
-	rm "${TOOLS_DIR}/python3"
-	cp "${TOOLS_DIR}/run-image-python3" "${TOOLS_DIR}/python3"
-	run -0 compile_app heroku-22 "${TOOLS_DIR}/run-image-python3"
+	hide_system_pip
+	run -0 compile_app heroku-22
 	run -0 normalised_output
 	assert_output - <<-EOF
 		-----> dynostat: Choosing a Python for the agent
-		       Using the heroku-22 run image's Python ${SYSTEM_PYTHON_VERSION} at ${TOOLS_DIR}/run-image-python3 (on every dyno of this stack)
+		       Using the heroku-22 run image's Python ${SYSTEM_PYTHON_VERSION} at ${SYSTEM_PYTHON} (on every dyno of this stack)
 		-----> dynostat: Installing the agent
 		       Installed the agent into .dynostat/agent
 		-----> dynostat: Installing the agent's push dependencies

@@ -28,21 +28,32 @@ make_world() {
 	mkdir -p "${BUILD_DIR}" "${CACHE_DIR}" "${ENV_DIR}" "${FAKE_HOME}" "${FAKE_TMPDIR}" "${TOOLS_DIR}"
 	ln -s "${SYSTEM_PYTHON}" "${TOOLS_DIR}/python3"
 	BUILD_PATH="${TOOLS_DIR}:/usr/local/bin:/usr/bin:/bin"
+	# What compile_app runs the build inside; hide_system_pip sets it.
+	BUILD_WRAPPER=()
 	SYSTEM_PYTHON_VERSION="$("${SYSTEM_PYTHON}" -c 'import platform; print(platform.python_version())')"
 	SYSTEM_PYTHON_MINOR="${SYSTEM_PYTHON_VERSION%.*}"
 }
 
 # Runs bin/compile the way the build system does: only the variables a classic build has,
-# plus the pip settings that point pip at the local wheel server (PIP_FIND_LINKS). A
-# RUN_IMAGE_PYTHON stands in for the stack image's /usr/bin/python3.
-# Usage: compile_app STACK [RUN_IMAGE_PYTHON]
+# plus the pip settings that point pip at the local wheel server (PIP_FIND_LINKS). On
+# heroku-22 the build takes this machine's /usr/bin/python3 for the run image's.
+# Usage: compile_app STACK
 compile_app() {
 	local stack="${1}"
-	local run_image_python="${2:-/nonexistent/python3}"
-	env -i PATH="${BUILD_PATH}" HOME="${FAKE_HOME}" TMPDIR="${FAKE_TMPDIR}" STACK="${stack}" \
-		PIP_FIND_LINKS="${PIP_FIND_LINKS:-}" PIP_NO_INDEX=1 \
-		DYNOSTAT_RUN_IMAGE_PYTHON="${run_image_python}" \
+	"${BUILD_WRAPPER[@]}" env -i PATH="${BUILD_PATH}" HOME="${FAKE_HOME}" TMPDIR="${FAKE_TMPDIR}" \
+		STACK="${stack}" PIP_FIND_LINKS="${PIP_FIND_LINKS:-}" PIP_NO_INDEX=1 \
 		bash "${REPO_DIR}/bin/compile" "${BUILD_DIR}" "${CACHE_DIR}" "${ENV_DIR}"
+}
+
+# Makes compile_app build where /usr/bin/python3 has no pip, as on heroku-22's run image: in a
+# mount namespace of the build's own, an empty directory is mounted over pip's package.
+hide_system_pip() {
+	local pip_package
+	pip_package="$("${SYSTEM_PYTHON}" -I -c 'import os, pip; print(os.path.dirname(pip.__file__))')"
+	mkdir -p "${WORLD}/no-pip"
+	# shellcheck disable=SC2016 # expanded by the namespace's shell, not by this one
+	BUILD_WRAPPER=(unshare --mount --map-root-user -- sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+		sh "${WORLD}/no-pip" "${pip_package}")
 }
 
 # Fails unless the build left HOME and TMPDIR as empty as it found them.
