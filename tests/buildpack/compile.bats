@@ -50,7 +50,7 @@ make_app_python() {
 
 # Points the build at a python-build-standalone shaped archive on the local server.
 serve_standalone() {
-	make_standalone_archive "${SERVED_DIR}/python.tar.gz"
+	"${SYSTEM_PYTHON}" "${HELPERS_DIR}/standalone_archive.py" "${SERVED_DIR}/python.tar.gz" >/dev/null
 	serve_as_mirror python.tar.gz
 }
 

@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+import standalone_archive
 import tomllib
 from cnb_lifecycle import LAUNCH_ENV_EXCLUDED, launch, launch_env
-from cnb_support import REPO, build_standalone_tarball
+from cnb_support import REPO
 
 FIR_WEB = "web-12a34b56d-e78f9"
 EXEC_D_BUDGET = 0.1  # seconds: exec.d must be done, and fd 3 closed, within this
@@ -173,7 +174,7 @@ def test_a_rebuild_with_cached_layers_downloads_nothing(lifecycle, download_serv
 
 def test_a_new_python_mirror_replaces_the_cached_runtime(lifecycle, download_server):
     assert lifecycle.build().returncode == 0
-    sha256 = build_standalone_tarball(download_server.root / "mirror.tar.gz")
+    sha256 = standalone_archive.build(download_server.root / "mirror.tar.gz", "another release")
     lifecycle.set_build_env(
         DYNOSTAT_PYTHON_URL=f"{download_server.url}/mirror.tar.gz", DYNOSTAT_PYTHON_SHA256=sha256
     )

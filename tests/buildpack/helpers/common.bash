@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # the variables set here are read by the .bats files that source this
 # Shared by the buildpack's bats files: a throwaway world per test (build, cache and env dirs,
-# a fake HOME and TMPDIR that must stay empty), a local HTTP server, a python-build-standalone
-# shaped archive, and cleanup of every process a test starts.
+# a fake HOME and TMPDIR that must stay empty), the build run as the build system runs it, a
+# local HTTP server (serve.py), and cleanup of every process a test starts.
+# standalone_archive.py, beside this file, builds the stand-in CPython archive.
 
 bats_require_minimum_version 1.5.0
 bats_load_library bats-support
@@ -74,37 +75,6 @@ prepare_wheels() {
 			--requirement "${REPO_DIR}/requirements/push.txt" --dest "${WHEELS_DIR}"
 		touch "${WHEELS_DIR}/.complete"
 	fi
-}
-
-# Builds an archive shaped like python-build-standalone's install_only flavour: python/bin/
-# python3 runs this machine's Python, and beside it sit the parts a build must prune (tests,
-# GUI toolkits, headers, static library, man pages, extra tools) and parts it must keep.
-# Usage: make_standalone_archive ARCHIVE
-make_standalone_archive() {
-	local archive="${1}"
-	local root="${BATS_TEST_TMPDIR:?}/standalone-src"
-	local home="${root}/python"
-	local stdlib="${home}/lib/python3.11"
-	mkdir -p "${home}/bin" "${home}/include/python3.11" "${home}/share/man/man1" \
-		"${home}/lib/pkgconfig" "${stdlib}/test" "${stdlib}/idlelib" "${stdlib}/tkinter" \
-		"${stdlib}/ensurepip" "${stdlib}/json" "${stdlib}/lib-dynload" \
-		"${stdlib}/site-packages/pip" "${stdlib}/site-packages/pip-24.0.dist-info" \
-		"${stdlib}/config-3.11-x86_64-linux-gnu"
-	printf '#!/bin/sh\nexec %s "$@"\n' "${SYSTEM_PYTHON}" >"${home}/bin/python3.11"
-	chmod +x "${home}/bin/python3.11"
-	ln -s python3.11 "${home}/bin/python3"
-	local file
-	for file in bin/idle3 bin/pydoc3 bin/python3-config bin/pip3 include/python3.11/Python.h \
-		share/man/man1/python3.1 lib/pkgconfig/python3.pc lib/libpython3.11.a \
-		lib/python3.11/test/test_os.py lib/python3.11/idlelib/idle.py \
-		lib/python3.11/tkinter/__init__.py lib/python3.11/ensurepip/__init__.py \
-		lib/python3.11/json/__init__.py lib/python3.11/lib-dynload/_tkinter.so \
-		lib/python3.11/lib-dynload/_testcapi.so lib/python3.11/lib-dynload/_ssl.so \
-		lib/python3.11/config-3.11-x86_64-linux-gnu/Makefile \
-		lib/python3.11/site-packages/pip/__init__.py; do
-		echo "${file}" >"${home}/${file}"
-	done
-	tar -C "${root}" -czf "${archive}" python
 }
 
 # Starts serve.py over DIRECTORY; sets SERVER_URL, SERVER_LOG and SERVER_PID.
