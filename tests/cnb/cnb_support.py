@@ -58,17 +58,23 @@ class DownloadServer:
         self._process.wait(timeout=5)
 
 
+def _stat_after_comm(pid: int | str) -> list[bytes]:
+    """stat(5) fields from 3 (state) on, split after the last ')': a comm may hold any byte,
+    ')' and spaces included. Raises OSError when the process is gone."""
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    return stat[stat.rindex(b")") + 2 :].split()
+
+
 def _children_of(pid: int) -> set[int]:
     children = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
+            fields = _stat_after_comm(entry)
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid:  # field 4 of stat(5), ppid, after the comm
+        if int(fields[1]) == pid:  # field 4 of stat(5), ppid
             children.add(int(entry))
     return children
 
@@ -106,7 +112,6 @@ class Reaper:
 
 def _is_zombie(pid: int) -> bool:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return _stat_after_comm(pid)[0] == b"Z"
     except OSError:
         return True
-    return stat[stat.rindex(")") + 2] == "Z"

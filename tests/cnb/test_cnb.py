@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -319,3 +320,23 @@ def test_the_cnb_target_architecture_names_the_standalone_cpython_to_install(tar
     )
     expected = machine or os.uname().machine
     assert named.stdout == f"{expected}\n"
+
+
+def test_the_reaper_lists_a_child_whose_name_is_not_utf_8(reaper):
+    # Apps name processes with any bytes; /proc shows them as they are (prctl(2) PR_SET_NAME).
+    named = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import ctypes, sys; ctypes.CDLL(None).prctl(15, b'\\xff\\xfe odd)', 0, 0, 0);"
+            " print('named', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert named.stdout.readline() == b"named\n"
+        assert named.pid in reaper.orphans()
+    finally:
+        named.stdin.close()
+        named.wait(timeout=5)
