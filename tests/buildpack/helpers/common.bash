@@ -77,36 +77,62 @@ prepare_wheels() {
 	fi
 }
 
-# Starts serve.py over DIRECTORY; sets SERVER_URL, SERVER_LOG and SERVER_PID.
+# Writes an executable shell script at PATH whose lines are LINEs: a stand-in for a program.
+# Usage: write_script PATH LINE [LINE ...]
+write_script() {
+	local path="${1}"
+	shift
+	mkdir -p "${path%/*}"
+	printf '%s\n' '#!/bin/sh' "$@" >"${path}"
+	chmod +x "${path}"
+}
+
+# The app's Python as heroku/python leaves it: inside the slug, answering like CPython.
+make_app_python() {
+	write_script "${BUILD_DIR}/.heroku/python/bin/python3.11" "exec ${SYSTEM_PYTHON} \"\$@\""
+	ln -s python3.11 "${BUILD_DIR}/.heroku/python/bin/python3"
+}
+
+# Runs COMMAND every 50 ms until it succeeds; after 10 s fails the test, naming WHAT it waited
+# for.
+# Usage: wait_for WHAT COMMAND [ARG ...]
+wait_for() {
+	local what="${1}"
+	local tries
+	shift
+	for ((tries = 0; tries < 200; tries++)); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	fail "waited 10 s for ${what}"
+}
+
+# Starts serve.py over DIRECTORY; sets SERVER_URL and SERVER_LOG.
 # Usage: start_server DIRECTORY
 start_server() {
 	local directory="${1}"
 	local port_file="${BATS_TEST_TMPDIR:?}/server.port"
-	local waited=0
 	SERVER_LOG="${BATS_TEST_TMPDIR:?}/server.log"
 	"${SYSTEM_PYTHON}" "${HELPERS_DIR}/serve.py" --root "${directory}" --port-file "${port_file}" \
 		--log "${SERVER_LOG}" --max-requests 100 --lifetime 300 3>&- &
-	SERVER_PID="$!"
-	echo "${SERVER_PID}" >>"${BATS_TEST_TMPDIR:?}/pids"
-	while [[ ! -s "${port_file}" ]] && ((waited < 100)); do
-		sleep 0.05
-		waited=$((waited + 1))
-	done
-	[[ -s "${port_file}" ]] || fail "the test server did not start"
+	record_process "$!"
+	# serve.py moves the port file into place whole, once it listens.
+	wait_for "the test server to listen" test -f "${port_file}"
 	SERVER_URL="http://127.0.0.1:$(<"${port_file}")"
 }
 
-# Kills every process the test recorded (servers, agents), by pid.
+# Records PID for kill_recorded_processes.
+# Usage: record_process PID
+record_process() {
+	local pid="${1}"
+	echo "${pid}" >>"${BATS_TEST_TMPDIR:?}/pids"
+}
+
+# Kills every process the test recorded, by pid; teardown calls it, also after a failure.
 kill_recorded_processes() {
-	local pid state
-	if [[ -f "${BATS_TEST_TMPDIR:?}/pids" ]]; then
-		while IFS= read -r pid; do
-			kill "${pid}" 2>/dev/null || true
-		done <"${BATS_TEST_TMPDIR:?}/pids"
-	fi
-	for state in "${BATS_TEST_TMPDIR:?}"/state/agent.*.json; do
-		[[ -f "${state}" ]] || continue
-		pid="${state##*/agent.}"
-		kill "${pid%.json}" 2>/dev/null || true
-	done
+	local pid
+	[[ -f "${BATS_TEST_TMPDIR:?}/pids" ]] || return 0
+	while IFS= read -r pid; do
+		kill "${pid}" 2>/dev/null || true
+	done <"${BATS_TEST_TMPDIR:?}/pids"
 }
