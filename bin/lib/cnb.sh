@@ -141,15 +141,15 @@ function cnb::runtime_layer() {
 	local layer_toml="${layers_dir}/runtime.toml"
 	local python="${layer_dir}/python/bin/python3"
 	local requirements="${buildpack_dir}/requirements/push.txt"
-	local arch chosen requirements_sha256 version
+	local arch archive requirements_sha256 version
 	local -a metadata
 
 	arch="$(cnb::machine_arch)"
-	chosen="$(standalone::archive "${mirror_url}" "${mirror_sha256}" "${arch}")" || return 1
+	archive="$(standalone::archive "${mirror_url}" "${mirror_sha256}" "${arch}")" || return 1
 	requirements_sha256="$(download::sha256 "${requirements}")"
 	# What this build puts in the layer, as the layer's metadata records it.
 	metadata=(
-		sha256 "${chosen%% *}"
+		sha256 "${archive%% *}"
 		requirements_sha256 "${requirements_sha256}"
 		arch "${arch}"
 		layout "${CNB_RUNTIME_LAYOUT}"
@@ -179,7 +179,7 @@ function cnb::agent_layer() {
 	local layers_dir="${1}"
 	local buildpack_dir="${2}"
 	local layer_dir="${layers_dir}/agent"
-	local home="${layers_dir}/agent/home"
+	local home="${layer_dir}/home"
 	local runtime_dir="${layers_dir}/runtime"
 	local version
 

@@ -80,10 +80,11 @@ function standalone::install() {
 	local arch="${3}"
 	local home="${4}"
 	local cache_dir="${5:-}"
-	local chosen sha256 archive stale version status=0
+	local archive sha256 url archive_file stale version status=0
 
-	chosen="$(standalone::archive "${mirror_url}" "${mirror_sha256}" "${arch}")" || return 1
-	sha256="${chosen%% *}"
+	archive="$(standalone::archive "${mirror_url}" "${mirror_sha256}" "${arch}")" || return 1
+	sha256="${archive%% *}"
+	url="${archive#* }"
 	if [[ -n "${mirror_url}" ]]; then
 		output::detail "Installing a standalone CPython from DYNOSTAT_PYTHON_URL"
 	else
@@ -91,16 +92,16 @@ function standalone::install() {
 	fi
 
 	if [[ -n "${cache_dir}" ]]; then
-		archive="${cache_dir}/python/${sha256}.tar.gz"
+		archive_file="${cache_dir}/python/${sha256}.tar.gz"
 		for stale in "${cache_dir}"/python/*; do
-			[[ -e "${stale}" && "${stale}" != "${archive}" ]] && rm -rf -- "${stale}"
+			[[ -e "${stale}" && "${stale}" != "${archive_file}" ]] && rm -rf -- "${stale}"
 		done
 	else
-		archive="${home}.archive.tar.gz"
+		archive_file="${home}.archive.tar.gz"
 	fi
-	download::fetch "${chosen#* }" "${sha256}" "${archive}" || return 1
-	standalone::extract "${archive}" "${home}" "${arch}" || status=1
-	[[ -n "${cache_dir}" ]] || rm -f -- "${archive}"
+	download::fetch "${url}" "${sha256}" "${archive_file}" || return 1
+	standalone::extract "${archive_file}" "${home}" "${arch}" || status=1
+	[[ -n "${cache_dir}" ]] || rm -f -- "${archive_file}"
 	((status == 0)) || return 1
 
 	version="$(python::version "${home}/bin/python3")"
