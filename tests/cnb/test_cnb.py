@@ -106,18 +106,6 @@ def test_detect_fails_with_100_and_says_why_on_a_target_without_a_cpython(lifecy
     assert "no CPython for linux/ppc64le" in detected.output
 
 
-def test_classic_detect_is_unchanged_when_no_cnb_variable_is_set(tmp_path):
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
-    detected = subprocess.run(
-        [str(REPO / "bin" / "detect"), str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert (detected.returncode, detected.stdout) == (0, "dynostat\n")
-
-
 def test_build_writes_a_cached_runtime_layer_and_an_agent_layer_the_app_cannot_see(
     lifecycle, download_server, tmp_path
 ):
