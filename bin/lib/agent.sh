@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
 # Putting the agent package and the dyno-side launcher into the slug.
 
-# shellcheck disable=SC2310 # these functions return a status for callers to test on purpose
-
 # Lets shellcheck know the options every caller runs these functions under.
 set -euo pipefail
 

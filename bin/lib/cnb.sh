@@ -31,18 +31,15 @@ readonly CNB_RUNTIME_LAYOUT=1
 # Usage: cnb::detect  (prints why and returns 100 on a target we cannot serve)
 function cnb::detect() {
 	local os="${CNB_TARGET_OS:-linux}"
-	local arch="${CNB_TARGET_ARCH:-}"
+	local arch
 
-	[[ -n "${arch}" ]] || arch="$(uname -m)"
-	case "${os}/${arch}" in
-	linux/amd64 | linux/arm64 | linux/x86_64 | linux/aarch64)
+	arch="$(cnb::machine_arch)"
+	if [[ "${os}" == linux ]] && standalone::pin "${arch}" >/dev/null; then
 		echo "dynostat"
-		;;
-	*)
-		echo "dynostat: no CPython for ${os}/${arch}; dynostat runs on linux amd64 and arm64"
-		return 100
-		;;
-	esac
+		return 0
+	fi
+	echo "dynostat: no CPython for ${os}/${CNB_TARGET_ARCH:-${arch}}; dynostat runs on linux amd64 and arm64"
+	return 100
 }
 
 # Writes <layers>/<layer>.toml. The lifecycle reads [types]; [metadata] is ours, handed back
@@ -102,6 +99,20 @@ function cnb::layer_metadata() {
 	return 1
 }
 
+# Returns 0 when the restored LAYER_TOML holds each KEY with its VALUE in its [metadata].
+# Usage: cnb::metadata_matches LAYER_TOML KEY VALUE [KEY VALUE ...]
+function cnb::metadata_matches() {
+	local layer_toml="${1}"
+	local restored
+	shift
+
+	while (($# >= 2)); do
+		restored="$(cnb::layer_metadata "${layer_toml}" "${1}")" || return 1
+		[[ "${restored}" == "${2}" ]] || return 1
+		shift 2
+	done
+}
+
 # The machine name (as `uname -m` and python-build-standalone spell it) of the CNB target
 # architecture the lifecycle builds for; this machine's own when the lifecycle names none.
 # Usage: cnb::machine_arch
@@ -119,50 +130,43 @@ function cnb::machine_arch() {
 # architecture and layout) and its CPython still starts; otherwise emptied and filled again
 # by the classic path's installers. pip is removed once the dependencies are in, as classic
 # builds do, so a reused layer never needs it.
-# Usage: cnb::runtime_layer LAYERS_DIR ENV_DIR BUILDPACK_DIR SCRATCH_DIR
+# Usage: cnb::runtime_layer LAYERS_DIR BUILDPACK_DIR SCRATCH_DIR MIRROR_URL MIRROR_SHA256
 function cnb::runtime_layer() {
 	local layers_dir="${1}"
-	local env_dir="${2}"
-	local buildpack_dir="${3}"
-	local scratch_dir="${4}"
+	local buildpack_dir="${2}"
+	local scratch_dir="${3}"
+	local mirror_url="${4}"
+	local mirror_sha256="${5}"
 	local layer_dir="${layers_dir}/runtime"
 	local layer_toml="${layers_dir}/runtime.toml"
+	local python="${layer_dir}/python/bin/python3"
 	local requirements="${buildpack_dir}/requirements/push.txt"
-	local arch wanted cached sha256 requirements_sha256 version
+	local arch archive requirements_sha256 version
+	local -a metadata
 
 	arch="$(cnb::machine_arch)"
-	# An unset or half-set mirror leaves this empty; python::install_standalone then says why.
-	sha256="$(python::standalone_sha256 "${env_dir}" "${arch}" || true)"
-	requirements_sha256="$(sha256sum <"${requirements}")"
-	requirements_sha256="${requirements_sha256%% *}"
-	cached="sha256=$(cnb::layer_metadata "${layer_toml}" sha256 || true)"
-	cached+=" requirements_sha256=$(cnb::layer_metadata "${layer_toml}" requirements_sha256 || true)"
-	cached+=" arch=$(cnb::layer_metadata "${layer_toml}" arch || true)"
-	cached+=" layout=$(cnb::layer_metadata "${layer_toml}" layout || true)"
-	wanted="sha256=${sha256} requirements_sha256=${requirements_sha256} arch=${arch}"
-	wanted+=" layout=${CNB_RUNTIME_LAYOUT}"
+	archive="$(standalone::archive "${mirror_url}" "${mirror_sha256}" "${arch}")" || return 1
+	requirements_sha256="$(download::sha256 "${requirements}")"
+	# What this build puts in the layer, as the layer's metadata records it.
+	metadata=(
+		sha256 "${archive%% *}"
+		requirements_sha256 "${requirements_sha256}"
+		arch "${arch}"
+		layout "${CNB_RUNTIME_LAYOUT}"
+	)
 
-	if [[ "${cached}" == "${wanted}" ]] \
-		&& version="$(python::version "${layer_dir}/python/bin/python3")"; then
+	if cnb::metadata_matches "${layer_toml}" "${metadata[@]}" && version="$(python::version "${python}")"; then
 		output::detail "Using the cached CPython ${version} and push dependencies (no download)"
 	else
 		rm -rf -- "${layer_dir}"
-		mkdir -p "${layer_dir}"
+		mkdir -p -- "${layer_dir}"
 		# No cache directory: the archive is removed once extracted, the layer is the cache.
-		python::install_standalone "${env_dir}" "${arch}" "${layer_dir}/python" || return 1
-		version="$(python::version "${layer_dir}/python/bin/python3")"
-		output::detail "Installed CPython ${version}, pruned to what the agent needs"
-		deps::install "${layer_dir}/python/bin/python3" "${requirements}" \
-			"${layer_dir}/vendor" "${scratch_dir}"
-		python::remove_pip "${layer_dir}/python"
+		standalone::install "${mirror_url}" "${mirror_sha256}" "${arch}" "${layer_dir}/python" || return 1
+		deps::install "${python}" "${requirements}" "${layer_dir}/vendor" "${scratch_dir}"
+		prune::pip "${layer_dir}/python"
+		version="$(python::version "${python}")"
 	fi
-
-	cnb::write_layer_toml "${layer_toml}" true false true \
-		sha256 "${sha256}" \
-		requirements_sha256 "${requirements_sha256}" \
-		arch "${arch}" \
-		layout "${CNB_RUNTIME_LAYOUT}" \
-		python_version "${version}"
+	cnb::write_layer_toml "${layer_toml}" true false true "${metadata[@]}" python_version "${version}"
 }
 
 # The agent layer: a slug-shaped tree under agent/home/ built by the classic path's own
@@ -175,7 +179,7 @@ function cnb::agent_layer() {
 	local layers_dir="${1}"
 	local buildpack_dir="${2}"
 	local layer_dir="${layers_dir}/agent"
-	local home="${layers_dir}/agent/home"
+	local home="${layer_dir}/home"
 	local runtime_dir="${layers_dir}/runtime"
 	local version
 
@@ -199,6 +203,7 @@ function cnb::agent_layer() {
 	output::detail "Starts one agent per dyno before the process runs (exec.d)"
 }
 
+# Prints the version buildpack.toml gives this buildpack, or "unknown".
 # Usage: cnb::buildpack_version BUILDPACK_DIR
 function cnb::buildpack_version() {
 	local buildpack_dir="${1}"

@@ -4,12 +4,11 @@
 # CNB_PLATFORM_DIR/env. Nothing here reads the process environment, so a build behaves the
 # same whoever runs it.
 
-# shellcheck disable=SC2310 # these functions return a status for callers to test on purpose
-
 # Lets shellcheck know the options every caller runs these functions under.
 set -euo pipefail
 
-# Prints the value of config var NAME from ENV_DIR. Returns 1 when it is not set or empty.
+# Prints the value of config var NAME from ENV_DIR, without the blanks around it; prints
+# nothing when the var is unset or blank.
 # Usage: config::read ENV_DIR NAME
 function config::read() {
 	local env_dir="${1}"
@@ -17,11 +16,10 @@ function config::read() {
 	local file="${env_dir}/${name}"
 	local value
 
-	[[ -n "${env_dir}" && -f "${file}" ]] || return 1
+	[[ -n "${env_dir}" && -f "${file}" ]] || return 0
 	value="$(<"${file}")"
 	# Values pasted into the dashboard often carry a trailing newline or spaces.
 	value="${value#"${value%%[![:space:]]*}"}"
 	value="${value%"${value##*[![:space:]]}"}"
-	[[ -n "${value}" ]] || return 1
 	echo "${value}"
 }

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Build output in the shape Heroku users know: `-----> ` for a step, seven spaces for detail,
-# ` !     ` for warnings and errors (errors on stderr).
-
-# shellcheck disable=SC2310 # these functions return a status for callers to test on purpose
+# ` !     ` for warnings and errors. Warnings go to stdout, so they sit in order with the step
+# they belong to; errors go to stderr.
 
 # Lets shellcheck know the options every caller runs these functions under.
 set -euo pipefail
@@ -13,53 +12,48 @@ function output::step() {
 	echo "-----> dynostat: ${message}"
 }
 
-# Usage: output::detail "line" ["line" ...]
+# Usage: output::detail "Installed the agent into .dynostat/agent"
 function output::detail() {
-	local line
-	for line in "$@"; do
-		echo "       ${line}"
-	done
+	local message="${1}"
+	echo "       ${message}"
 }
 
-# Usage: some_command | output::indent
-function output::indent() {
-	local line
-	while IFS= read -r line; do
-		echo "       ${line}"
-	done
-}
-
-# Prints each argument, and each line within an argument, behind the ` !     ` marker; an empty
-# argument becomes a bare ` !` line.
-# Usage: output::marked "line" ["line" ...]
-function output::marked() {
-	local argument line
-	for argument in "$@"; do
-		while IFS= read -r line; do
-			if [[ -n "${line}" ]]; then
-				echo " !     ${line}"
-			else
-				echo " !"
-			fi
-		done <<<"${argument}"
-	done
-}
-
-# Warnings go to stdout so they sit in order with the step they belong to.
-# Usage: output::warning "line" ["line" ...]
+# A warning: what will not work, why, and what to do about it.
+# Usage:
+#   output::warning <<-EOF
+#   	Pushing metrics will not work in this app.
+#   	...
+#   EOF
 function output::warning() {
-	echo
-	output::marked "$@"
-	echo
+	output::marked
 }
 
-# Errors are three parts: what went wrong, what we found, how to fix it. Pass an empty
-# argument between the parts: it becomes a bare ` !` line that keeps them apart.
-# Usage: output::error "what went wrong" "what we found" "how to fix it" ["more" ...]
+# An error in three parts, kept apart by empty lines: what went wrong, what we found, how to
+# fix it.
+# Usage:
+#   output::error <<-EOF
+#   	The download failed.
+#
+#   	URL: ${shown_url}
+#
+#   	Check that the URL is reachable from the build, then build again.
+#   EOF
 function output::error() {
-	{
-		echo
-		output::marked "$@"
-		echo
-	} >&2
+	output::marked >&2
+}
+
+# Prints each line of stdin behind the ` !     ` marker, between two empty lines. An empty line
+# becomes a bare ` !`, so a message's parts stay apart without trailing spaces.
+# Usage: output::marked <<<"message"
+function output::marked() {
+	local line
+	echo
+	while IFS= read -r line; do
+		if [[ -n "${line}" ]]; then
+			echo " !     ${line}"
+		else
+			echo " !"
+		fi
+	done
+	echo
 }

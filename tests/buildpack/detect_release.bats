@@ -9,6 +9,16 @@ setup() {
 	make_world
 }
 
+# Runs bin/detect as a CNB lifecycle does, for a target of architecture ARCH (as CNB names it).
+# Usage: cnb_detect ARCH
+cnb_detect() {
+	local arch="${1}"
+	mkdir -p "${WORLD}/platform"
+	env -i PATH="${BUILD_PATH}" CNB_BUILDPACK_DIR="${REPO_DIR}" CNB_PLATFORM_DIR="${WORLD}/platform" \
+		CNB_BUILD_PLAN_PATH="${WORLD}/plan.toml" CNB_TARGET_OS=linux CNB_TARGET_ARCH="${arch}" \
+		bash "${REPO_DIR}/bin/detect" "${WORLD}/platform" "${WORLD}/plan.toml"
+}
+
 @test "detect passes for an app with no files at all and names the buildpack" {
 	run -0 env -i PATH="${BUILD_PATH}" bash "${REPO_DIR}/bin/detect" "${BUILD_DIR}"
 	assert_output "dynostat"
@@ -21,15 +31,13 @@ setup() {
 	assert_output "dynostat"
 }
 
-@test "detect serves the CNB API when the lifecycle's variables are set: 0 on amd64, 100 on a target without CPython" {
-	mkdir -p "${WORLD}/platform"
-	run -0 env -i PATH="${BUILD_PATH}" CNB_BUILDPACK_DIR="${REPO_DIR}" CNB_PLATFORM_DIR="${WORLD}/platform" \
-		CNB_BUILD_PLAN_PATH="${WORLD}/plan.toml" CNB_TARGET_OS=linux CNB_TARGET_ARCH=amd64 \
-		bash "${REPO_DIR}/bin/detect" "${WORLD}/platform" "${WORLD}/plan.toml"
-	run -100 env -i PATH="${BUILD_PATH}" CNB_BUILDPACK_DIR="${REPO_DIR}" CNB_PLATFORM_DIR="${WORLD}/platform" \
-		CNB_BUILD_PLAN_PATH="${WORLD}/plan.toml" CNB_TARGET_OS=linux CNB_TARGET_ARCH=s390x \
-		bash "${REPO_DIR}/bin/detect" "${WORLD}/platform" "${WORLD}/plan.toml"
-	assert_output --partial "s390x"
+@test "detect serves the CNB API when the lifecycle's variables are set: 0 on amd64 and arm64, 100 on a target without CPython" {
+	run -0 cnb_detect amd64
+	assert_output "dynostat"
+	run -0 cnb_detect arm64
+	assert_output "dynostat"
+	run -100 cnb_detect s390x
+	assert_output "dynostat: no CPython for linux/s390x; dynostat runs on linux amd64 and arm64"
 }
 
 @test "release prints a YAML mapping with no default process types and no add-ons" {

@@ -152,22 +152,11 @@ class Lifecycle:
         plan_dir.mkdir(parents=True)
         plan_path = plan_dir / "plan.toml"
         plan_path.touch()
-        env = _phase_env(self.base_env, self.platform_dir, self.clear_env)
-        env.update(
-            CNB_BUILDPACK_DIR=str(self.buildpack_dir),
-            CNB_PLATFORM_DIR=str(self.platform_dir),
-            CNB_BUILD_PLAN_PATH=str(plan_path),
-            **self.target,
-        )
-        completed = subprocess.run(
-            [str(self.buildpack_dir / "bin" / "detect"), str(self.platform_dir), str(plan_path)],
-            cwd=self.app_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
+        completed = self._run_phase(
+            "detect",
+            [str(self.platform_dir), str(plan_path)],
+            {"CNB_BUILD_PLAN_PATH": str(plan_path)},
             timeout=60,
-            check=False,
         )
         plan = tomllib.loads(plan_path.read_text())
         validate_build_plan(plan)
@@ -178,33 +167,39 @@ class Lifecycle:
         self._restore()
         plan_path = self.workspace / "bp-plan.toml"
         plan_path.write_text("")  # dynostat requires nothing, so its plan has no entries
-        env = _phase_env(self.base_env, self.platform_dir, self.clear_env)
-        env.update(
-            CNB_BUILDPACK_DIR=str(self.buildpack_dir),
-            CNB_PLATFORM_DIR=str(self.platform_dir),
-            CNB_LAYERS_DIR=str(self.layers_dir),
-            CNB_BP_PLAN_PATH=str(plan_path),
-            **self.target,
-        )
-        completed = subprocess.run(
-            [
-                str(self.buildpack_dir / "bin" / "build"),
-                str(self.layers_dir),
-                str(self.platform_dir),
-                str(plan_path),
-            ],
-            cwd=self.app_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
+        completed = self._run_phase(
+            "build",
+            [str(self.layers_dir), str(self.platform_dir), str(plan_path)],
+            {"CNB_LAYERS_DIR": str(self.layers_dir), "CNB_BP_PLAN_PATH": str(plan_path)},
             timeout=300,
-            check=False,
         )
         self.builds += 1
         if completed.returncode == 0:
             self._export()
         return completed
+
+    def _run_phase(
+        self, program: str, arguments: list[str], phase_env: dict[str, str], timeout: float
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs bin/PROGRAM in the app directory with what every phase gets (the platform's
+        env files, CNB_BUILDPACK_DIR, CNB_PLATFORM_DIR, the target) and PHASE_ENV."""
+        env = _phase_env(self.base_env, self.platform_dir, self.clear_env)
+        env.update(
+            CNB_BUILDPACK_DIR=str(self.buildpack_dir),
+            CNB_PLATFORM_DIR=str(self.platform_dir),
+            **phase_env,
+            **self.target,
+        )
+        return subprocess.run(
+            [str(self.buildpack_dir / "bin" / program), *arguments],
+            cwd=self.app_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def layer_tomls(self) -> dict[str, dict]:
         """Every <layer>.toml the build left, parsed and validated."""

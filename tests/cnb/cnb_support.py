@@ -1,4 +1,4 @@
-"""Helpers for the CNB tests: a download server, a stand-in CPython, an orphan reaper.
+"""Helpers for the CNB tests: the build tests' download server, an orphan reaper.
 
 Processes: the agents exec.d starts are orphans by design; during a test this process is
 their reaper (PR_SET_CHILD_SUBREAPER), the way a dyno's PID 1 is, so it can find them and
@@ -7,91 +7,62 @@ end them by pid.
 
 from __future__ import annotations
 
-import hashlib
-import http.server
 import os
-import shutil
 import signal
-import sys
-import tarfile
-import threading
+import subprocess
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# What the bats tests of bin/compile use too: serve.py, standalone_archive.py.
+BUILD_TEST_HELPERS = REPO / "tests" / "buildpack" / "helpers"
 PR_SET_CHILD_SUBREAPER = 36
 SYSTEM_PYTHON = Path("/usr/bin/python3")  # readable by any user, like a dyno's would be
 
 
 class DownloadServer:
-    """Serves files from a directory on 127.0.0.1 and logs every request path.
+    """serve.py over ROOT on 127.0.0.1, in a child process that also stops by itself.
 
-    The loop is bounded twice: by a request budget and by a stop flag the fixture sets, so it
-    ends by itself even if a test forgets it.
+    `requests` lists the paths asked for, in order, from the log serve.py writes before it
+    answers each one.
     """
 
-    def __init__(self, root: Path, max_requests: int = 50) -> None:
+    def __init__(self, root: Path, work_dir: Path) -> None:
         self.root = root
-        self.requests: list[str] = []
-        self._stop = threading.Event()
-        server = self
+        self._log = work_dir / "requests.log"
+        port_file = work_dir / "server.port"
+        self._process = subprocess.Popen(
+            [
+                str(SYSTEM_PYTHON),
+                str(BUILD_TEST_HELPERS / "serve.py"),
+                *("--root", str(root), "--port-file", str(port_file), "--log", str(self._log)),
+                *("--max-requests", "50", "--lifetime", "300"),
+            ],
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        # serve.py moves the port file into place whole, once it listens.
+        while not port_file.exists():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("serve.py did not start")
+            time.sleep(0.02)
+        self.url = f"http://127.0.0.1:{port_file.read_text()}"
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.requests.append(self.path)
-                path = server.root / self.path.lstrip("/")
-                if not path.is_file() or ".." in self.path:
-                    self.send_error(404)
-                    return
-                body = path.read_bytes()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_args) -> None:
-                return
-
-        self._httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.timeout = 0.2
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-        def loop() -> None:
-            handled = 0
-            while handled < max_requests and not self._stop.is_set():
-                before = len(self.requests)
-                self._httpd.handle_request()
-                handled += len(self.requests) - before
-
-        self._thread = threading.Thread(target=loop, daemon=True)
-        self._thread.start()
+    @property
+    def requests(self) -> list[str]:
+        return self._log.read_text().splitlines()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._httpd.server_close()
+        self._process.terminate()
+        self._process.wait(timeout=5)
 
 
-def build_standalone_tarball(destination: Path) -> str:
-    """A tarball shaped like python-build-standalone's install_only build: python/bin/python3
-    and python/lib/python3.X/, here wrapping this machine's Debian python3 so it is small.
-    Returns its sha256."""
-    staging = destination.parent / "standalone-staging"
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    bin_dir = staging / "python" / "bin"
-    bin_dir.mkdir(parents=True)
-    wrapper = bin_dir / f"python{version}"
-    wrapper.write_text(f'#!/bin/sh\nexec {SYSTEM_PYTHON} "$@"\n')
-    wrapper.chmod(0o755)
-    (bin_dir / "python3").symlink_to(wrapper.name)
-    stdlib = staging / "python" / "lib" / f"python{version}"
-    stdlib.mkdir(parents=True)
-    (stdlib / "os.py").write_text("# the stand-in's stdlib lives in the system python\n")
-    (staging / "python" / "include").mkdir()
-    with tarfile.open(destination, "w:gz") as tar:
-        tar.add(staging / "python", arcname="python")
-    shutil.rmtree(staging)
-    return hashlib.sha256(destination.read_bytes()).hexdigest()
+def _stat_after_comm(pid: int | str) -> list[bytes]:
+    """stat(5) fields from 3 (state) on, split after the last ')': a comm may hold any byte,
+    ')' and spaces included. Raises OSError when the process is gone."""
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    return stat[stat.rindex(b")") + 2 :].split()
 
 
 def _children_of(pid: int) -> set[int]:
@@ -100,11 +71,10 @@ def _children_of(pid: int) -> set[int]:
         if not entry.isdigit():
             continue
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
+            fields = _stat_after_comm(entry)
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid:  # field 4 of stat(5), ppid, after the comm
+        if int(fields[1]) == pid:  # field 4 of stat(5), ppid
             children.add(int(entry))
     return children
 
@@ -142,7 +112,6 @@ class Reaper:
 
 def _is_zombie(pid: int) -> bool:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return _stat_after_comm(pid)[0] == b"Z"
     except OSError:
         return True
-    return stat[stat.rindex(")") + 2] == "Z"

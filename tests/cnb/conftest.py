@@ -13,21 +13,19 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cnb_support import BUILD_TEST_HELPERS, PR_SET_CHILD_SUBREAPER, REPO, DownloadServer, Reaper
+
+sys.path.insert(0, str(BUILD_TEST_HELPERS))
+
+import standalone_archive
 from cnb_lifecycle import Lifecycle
-from cnb_support import (
-    PR_SET_CHILD_SUBREAPER,
-    REPO,
-    DownloadServer,
-    Reaper,
-    build_standalone_tarball,
-)
 
 
 @pytest.fixture
 def download_server(tmp_path):
     root = tmp_path / "downloads"
     root.mkdir()
-    server = DownloadServer(root)
+    server = DownloadServer(root, tmp_path)
     try:
         yield server
     finally:
@@ -38,7 +36,7 @@ def download_server(tmp_path):
 def standalone_python(download_server):
     """(url, sha256) of a stand-in CPython the download server serves."""
     name = "cpython-install_only.tar.gz"
-    sha256 = build_standalone_tarball(download_server.root / name)
+    sha256 = standalone_archive.build(download_server.root / name)
     return f"{download_server.url}/{name}", sha256
 
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+import standalone_archive
 import tomllib
 from cnb_lifecycle import LAUNCH_ENV_EXCLUDED, launch, launch_env
-from cnb_support import REPO, build_standalone_tarball
+from cnb_support import REPO
 
 FIR_WEB = "web-12a34b56d-e78f9"
 EXEC_D_BUDGET = 0.1  # seconds: exec.d must be done, and fd 3 closed, within this
@@ -104,18 +106,6 @@ def test_detect_fails_with_100_and_says_why_on_a_target_without_a_cpython(lifecy
     assert "no CPython for linux/ppc64le" in detected.output
 
 
-def test_classic_detect_is_unchanged_when_no_cnb_variable_is_set(tmp_path):
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
-    detected = subprocess.run(
-        [str(REPO / "bin" / "detect"), str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert (detected.returncode, detected.stdout) == (0, "dynostat\n")
-
-
 def test_build_writes_a_cached_runtime_layer_and_an_agent_layer_the_app_cannot_see(
     lifecycle, download_server, tmp_path
 ):
@@ -173,7 +163,7 @@ def test_a_rebuild_with_cached_layers_downloads_nothing(lifecycle, download_serv
 
 def test_a_new_python_mirror_replaces_the_cached_runtime(lifecycle, download_server):
     assert lifecycle.build().returncode == 0
-    sha256 = build_standalone_tarball(download_server.root / "mirror.tar.gz")
+    sha256 = standalone_archive.build(download_server.root / "mirror.tar.gz", "another release")
     lifecycle.set_build_env(
         DYNOSTAT_PYTHON_URL=f"{download_server.url}/mirror.tar.gz", DYNOSTAT_PYTHON_SHA256=sha256
     )
@@ -318,3 +308,23 @@ def test_the_cnb_target_architecture_names_the_standalone_cpython_to_install(tar
     )
     expected = machine or os.uname().machine
     assert named.stdout == f"{expected}\n"
+
+
+def test_the_reaper_lists_a_child_whose_name_is_not_utf_8(reaper):
+    # Apps name processes with any bytes; /proc shows them as they are (prctl(2) PR_SET_NAME).
+    named = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import ctypes, sys; ctypes.CDLL(None).prctl(15, b'\\xff\\xfe odd)', 0, 0, 0);"
+            " print('named', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert named.stdout.readline() == b"named\n"
+        assert named.pid in reaper.orphans()
+    finally:
+        named.stdin.close()
+        named.wait(timeout=5)

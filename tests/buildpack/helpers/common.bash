@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # the variables set here are read by the .bats files that source this
 # Shared by the buildpack's bats files: a throwaway world per test (build, cache and env dirs,
-# a fake HOME and TMPDIR that must stay empty), a local HTTP server, a python-build-standalone
-# shaped archive, and cleanup of every process a test starts.
+# a fake HOME and TMPDIR that must stay empty), the build run as the build system runs it, a
+# local HTTP server (serve.py), and cleanup of every process a test starts.
+# standalone_archive.py, beside this file, builds the stand-in CPython archive.
 
 bats_require_minimum_version 1.5.0
 bats_load_library bats-support
@@ -28,21 +29,32 @@ make_world() {
 	mkdir -p "${BUILD_DIR}" "${CACHE_DIR}" "${ENV_DIR}" "${FAKE_HOME}" "${FAKE_TMPDIR}" "${TOOLS_DIR}"
 	ln -s "${SYSTEM_PYTHON}" "${TOOLS_DIR}/python3"
 	BUILD_PATH="${TOOLS_DIR}:/usr/local/bin:/usr/bin:/bin"
+	# What compile_app runs the build inside; hide_system_pip sets it.
+	BUILD_WRAPPER=()
 	SYSTEM_PYTHON_VERSION="$("${SYSTEM_PYTHON}" -c 'import platform; print(platform.python_version())')"
 	SYSTEM_PYTHON_MINOR="${SYSTEM_PYTHON_VERSION%.*}"
 }
 
 # Runs bin/compile the way the build system does: only the variables a classic build has,
-# plus the pip settings that point pip at the local wheel server (PIP_FIND_LINKS). A
-# RUN_IMAGE_PYTHON stands in for the stack image's /usr/bin/python3.
-# Usage: compile_app STACK [RUN_IMAGE_PYTHON]
+# plus the pip settings that point pip at the local wheel server (PIP_FIND_LINKS). On
+# heroku-22 the build takes this machine's /usr/bin/python3 for the run image's.
+# Usage: compile_app STACK
 compile_app() {
 	local stack="${1}"
-	local run_image_python="${2:-/nonexistent/python3}"
-	env -i PATH="${BUILD_PATH}" HOME="${FAKE_HOME}" TMPDIR="${FAKE_TMPDIR}" STACK="${stack}" \
-		PIP_FIND_LINKS="${PIP_FIND_LINKS:-}" PIP_NO_INDEX=1 \
-		DYNOSTAT_RUN_IMAGE_PYTHON="${run_image_python}" \
+	"${BUILD_WRAPPER[@]}" env -i PATH="${BUILD_PATH}" HOME="${FAKE_HOME}" TMPDIR="${FAKE_TMPDIR}" \
+		STACK="${stack}" PIP_FIND_LINKS="${PIP_FIND_LINKS:-}" PIP_NO_INDEX=1 \
 		bash "${REPO_DIR}/bin/compile" "${BUILD_DIR}" "${CACHE_DIR}" "${ENV_DIR}"
+}
+
+# Makes compile_app build where /usr/bin/python3 has no pip, as on heroku-22's run image: in a
+# mount namespace of the build's own, an empty directory is mounted over pip's package.
+hide_system_pip() {
+	local pip_package
+	pip_package="$("${SYSTEM_PYTHON}" -I -c 'import os, pip; print(os.path.dirname(pip.__file__))')"
+	mkdir -p "${WORLD}/no-pip"
+	# shellcheck disable=SC2016 # expanded by the namespace's shell, not by this one
+	BUILD_WRAPPER=(unshare --mount --map-root-user -- sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+		sh "${WORLD}/no-pip" "${pip_package}")
 }
 
 # Fails unless the build left HOME and TMPDIR as empty as it found them.
@@ -65,67 +77,62 @@ prepare_wheels() {
 	fi
 }
 
-# Builds an archive shaped like python-build-standalone's install_only flavour: python/bin/
-# python3 runs this machine's Python, and beside it sit the parts a build must prune (tests,
-# GUI toolkits, headers, static library, man pages, extra tools) and parts it must keep.
-# Usage: make_standalone_archive ARCHIVE
-make_standalone_archive() {
-	local archive="${1}"
-	local root="${BATS_TEST_TMPDIR:?}/standalone-src"
-	local home="${root}/python"
-	local stdlib="${home}/lib/python3.11"
-	mkdir -p "${home}/bin" "${home}/include/python3.11" "${home}/share/man/man1" \
-		"${home}/lib/pkgconfig" "${stdlib}/test" "${stdlib}/idlelib" "${stdlib}/tkinter" \
-		"${stdlib}/ensurepip" "${stdlib}/json" "${stdlib}/lib-dynload" \
-		"${stdlib}/site-packages/pip" "${stdlib}/site-packages/pip-24.0.dist-info" \
-		"${stdlib}/config-3.11-x86_64-linux-gnu"
-	printf '#!/bin/sh\nexec %s "$@"\n' "${SYSTEM_PYTHON}" >"${home}/bin/python3.11"
-	chmod +x "${home}/bin/python3.11"
-	ln -s python3.11 "${home}/bin/python3"
-	local file
-	for file in bin/idle3 bin/pydoc3 bin/python3-config bin/pip3 include/python3.11/Python.h \
-		share/man/man1/python3.1 lib/pkgconfig/python3.pc lib/libpython3.11.a \
-		lib/python3.11/test/test_os.py lib/python3.11/idlelib/idle.py \
-		lib/python3.11/tkinter/__init__.py lib/python3.11/ensurepip/__init__.py \
-		lib/python3.11/json/__init__.py lib/python3.11/lib-dynload/_tkinter.so \
-		lib/python3.11/lib-dynload/_testcapi.so lib/python3.11/lib-dynload/_ssl.so \
-		lib/python3.11/config-3.11-x86_64-linux-gnu/Makefile \
-		lib/python3.11/site-packages/pip/__init__.py; do
-		echo "${file}" >"${home}/${file}"
-	done
-	tar -C "${root}" -czf "${archive}" python
+# Writes an executable shell script at PATH whose lines are LINEs: a stand-in for a program.
+# Usage: write_script PATH LINE [LINE ...]
+write_script() {
+	local path="${1}"
+	shift
+	mkdir -p "${path%/*}"
+	printf '%s\n' '#!/bin/sh' "$@" >"${path}"
+	chmod +x "${path}"
 }
 
-# Starts serve.py over DIRECTORY; sets SERVER_URL, SERVER_LOG and SERVER_PID.
+# The app's Python as heroku/python leaves it: inside the slug, answering like CPython.
+make_app_python() {
+	write_script "${BUILD_DIR}/.heroku/python/bin/python3.11" "exec ${SYSTEM_PYTHON} \"\$@\""
+	ln -s python3.11 "${BUILD_DIR}/.heroku/python/bin/python3"
+}
+
+# Runs COMMAND every 50 ms until it succeeds; after 10 s fails the test, naming WHAT it waited
+# for.
+# Usage: wait_for WHAT COMMAND [ARG ...]
+wait_for() {
+	local what="${1}"
+	local tries
+	shift
+	for ((tries = 0; tries < 200; tries++)); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	fail "waited 10 s for ${what}"
+}
+
+# Starts serve.py over DIRECTORY; sets SERVER_URL and SERVER_LOG.
 # Usage: start_server DIRECTORY
 start_server() {
 	local directory="${1}"
 	local port_file="${BATS_TEST_TMPDIR:?}/server.port"
-	local waited=0
 	SERVER_LOG="${BATS_TEST_TMPDIR:?}/server.log"
 	"${SYSTEM_PYTHON}" "${HELPERS_DIR}/serve.py" --root "${directory}" --port-file "${port_file}" \
 		--log "${SERVER_LOG}" --max-requests 100 --lifetime 300 3>&- &
-	SERVER_PID="$!"
-	echo "${SERVER_PID}" >>"${BATS_TEST_TMPDIR:?}/pids"
-	while [[ ! -s "${port_file}" ]] && ((waited < 100)); do
-		sleep 0.05
-		waited=$((waited + 1))
-	done
-	[[ -s "${port_file}" ]] || fail "the test server did not start"
+	record_process "$!"
+	# serve.py moves the port file into place whole, once it listens.
+	wait_for "the test server to listen" test -f "${port_file}"
 	SERVER_URL="http://127.0.0.1:$(<"${port_file}")"
 }
 
-# Kills every process the test recorded (servers, agents), by pid.
+# Records PID for kill_recorded_processes.
+# Usage: record_process PID
+record_process() {
+	local pid="${1}"
+	echo "${pid}" >>"${BATS_TEST_TMPDIR:?}/pids"
+}
+
+# Kills every process the test recorded, by pid; teardown calls it, also after a failure.
 kill_recorded_processes() {
-	local pid state
-	if [[ -f "${BATS_TEST_TMPDIR:?}/pids" ]]; then
-		while IFS= read -r pid; do
-			kill "${pid}" 2>/dev/null || true
-		done <"${BATS_TEST_TMPDIR:?}/pids"
-	fi
-	for state in "${BATS_TEST_TMPDIR:?}"/state/agent.*.json; do
-		[[ -f "${state}" ]] || continue
-		pid="${state##*/agent.}"
-		kill "${pid%.json}" 2>/dev/null || true
-	done
+	local pid
+	[[ -f "${BATS_TEST_TMPDIR:?}/pids" ]] || return 0
+	while IFS= read -r pid; do
+		kill "${pid}" 2>/dev/null || true
+	done <"${BATS_TEST_TMPDIR:?}/pids"
 }
