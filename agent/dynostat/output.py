@@ -5,11 +5,17 @@ Heroku's log-runtime-metrics (``sample#memory_total=211.52MB``) behind a configu
 so existing parsers understand them. A metric whose source could not be read is left out;
 a line left with no metric at all is not printed.
 
-Culprit lists (``top#...``) hold ``pid/comm:value`` entries separated by commas. Inside an
-entry's comm a backslash is written ``\\\\``, a comma ``\\x2c`` and an unprintable character
-``\\xNN``, so entries always split on ``,`` and ``comm`` (the one thing on the line a process
-chooses itself) can neither split the line nor forge a field. The whole value is then quoted
-like any logfmt value.
+Text from outside the agent (a comm, the dyno's name, a path in an error) is made valid
+Unicode first: bytes that are not UTF-8 become U+FFFD, as any lossy UTF-8 decoder shows them,
+and so does a lone surrogate (how Python carries such bytes in environment variables and
+paths). Every line is therefore valid UTF-8, and the JSON format is strict JSON.
+
+Culprit lists (``top#<kind>=pid/comm:value,...``) hold entries separated by commas. An
+entry's comm is written as the inside of a JSON string whose own ``,`` and ``:`` are escaped
+too (``\\u002c``, ``\\u003a``), so entries split on ``,``, each entry on its first ``/`` and
+its last ``:``, and ``json.loads('"' + comm + '"')`` gives the comm back. The whole value is
+then quoted like any logfmt value. ``comm`` is the one thing on the line a process chooses
+itself: it can neither split the line nor forge a field.
 """
 
 from __future__ import annotations
@@ -79,9 +85,33 @@ def megabytes(n_bytes: int) -> Quantity:
     return Quantity(n_bytes / BYTES_PER_MB, "MB")
 
 
+# U+FFFD, the replacement character, as UTF-8 bytes.
+REPLACEMENT_UTF8 = "\ufffd".encode()
+
+
 def plain_text(text: str) -> str:
-    """Text made safe to encode as UTF-8: undecodable bytes kept visibly as ``\\udcNN``."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """Text that is valid Unicode: undecodable bytes and lone surrogates become U+FFFD.
+
+    Python carries the bytes of a name that is not UTF-8 as lone surrogates (U+DC80 to
+    U+DCFF, ``surrogateescape``); they are turned back into those bytes and decoded the way
+    ``procfs.decode_comm`` decodes a comm, so a name reads the same whichever way it came in.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        return text  # the common case: nothing to do
+    data = bytearray()
+    for char in text:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:
+            data.append(code - 0xDC00)
+        elif 0xD800 <= code <= 0xDFFF:
+            data += REPLACEMENT_UTF8
+        else:
+            data += char.encode("utf-8")
+    return data.decode("utf-8", "replace")
 
 
 def metric_groups(sample: Sample) -> list[list[tuple[str, Quantity]]]:
@@ -159,15 +189,11 @@ def culprit_groups(sample: Sample) -> list[CulpritGroup]:
 
 def culprit_comm(comm: str) -> str:
     """A comm as written inside a ``pid/comm:value`` entry (see the module docstring)."""
-    out = []
-    for char in plain_text(comm):
-        if char == ",":
-            out.append("\\x2c")
-        elif char == "\\" or not char.isprintable():
-            out.append(logfmt.escape_char(char))
-        else:
-            out.append(char)
-    return "".join(out)
+    return logfmt.escape(plain_text(comm), also=CULPRIT_SEPARATORS)
+
+
+# What a top# value is split on: entries on ",", an entry's value off its comm on the last ":".
+CULPRIT_SEPARATORS = ",:"
 
 
 def _drop_one_entry(groups: list[CulpritGroup]) -> bool:
@@ -272,7 +298,7 @@ class Formatter:
             elif isinstance(value, str):
                 parts.append(logfmt.pair(key, logfmt.clip(plain_text(value))))
             else:
-                parts.append(logfmt.pair(key, value))
+                parts.append(logfmt.pair(key, plain_text(logfmt.render(value))))
         return " ".join(parts)
 
 
@@ -283,7 +309,7 @@ def _json_value(value: object) -> object:
         return logfmt.clip(plain_text(value))
     if isinstance(value, (bool, int, float)) or value is None:
         return value
-    return str(value)
+    return plain_text(str(value))
 
 
 def _dumps(document: Mapping[str, object]) -> str:

@@ -19,8 +19,10 @@ import sys
 import time
 from pathlib import Path
 
+import logfmtkv
 import pytest
 
+import readme_decoder
 from dynostat import cli
 
 AGENT = Path(__file__).resolve().parents[2] / "agent"
@@ -531,6 +533,22 @@ def test_comms_with_spaces_and_parens_from_a_captured_tree_are_quoted_whole():
         f' top#rss="584/((a b ) ( c d) ):{2048 * PAGE / MB:.2f}MB,'
         f'585/) Z 1 2 3 (:{100 * PAGE / MB:.2f}MB"'
     )
+
+
+def test_a_hostile_comm_in_the_tree_reads_back_with_the_readme_decoder_and_go_logfmt(tree):
+    proc, _ = tree
+    hostile = b'\xff\xfe\n):,\\"= \xc3('
+    stat = stat_line((20, "X", "S", 1, 8, 25600)).encode().replace(b"(X)", b"(" + hostile + b")")
+    Path(proc, "20", "stat").write_bytes(stat)
+    result = run_agent(["--once", *tree_args(tree)])
+    assert result.returncode == 0, result.stderr
+    top = result.stdout.decode("utf-8").splitlines()[-1]  # strict: valid UTF-8
+    fields = readme_decoder.fields(top)
+    assert logfmtkv.parse(top, strict=True) == fields
+    name = hostile.decode("utf-8", "replace")
+    assert readme_decoder.top(fields["top#zombie_parents"]) == [(20, name, "2")]
+    assert readme_decoder.top(fields["top#threads"]) == [(20, name, "8")]
+    assert [comm for _, comm, _ in readme_decoder.top(fields["top#rss"])] == [name, "bash"]
 
 
 def test_a_crash_after_a_long_healthy_run_starts_the_back_off_over(monkeypatch, tree):
