@@ -24,7 +24,7 @@ import errno
 
 from dynostat import logfmt
 from dynostat.logfmt import MAX_LINE_BYTES
-from dynostat.sample import Culprit, Sample
+from dynostat.sample import Culprit, Sample, Tasks
 
 # typing and collections cost memory at run time; only type checkers read these.
 TYPE_CHECKING = False
@@ -145,19 +145,7 @@ def metric_groups(sample: Sample) -> list[list[tuple[str, Quantity]]]:
         if mem.quota is not None:
             memory.append(("memory_quota", megabytes(mem.quota)))
 
-    tasks: list[tuple[str, Quantity]] = []
-    if sample.tasks is not None:
-        counts = sample.tasks
-        tasks.append(("tasks", Quantity(counts.tasks, "")))
-        if counts.limit is not None:
-            tasks.append(("tasks_limit", Quantity(counts.limit, "")))
-        tasks.extend(
-            [
-                ("processes", Quantity(counts.processes, "")),
-                ("threads", Quantity(counts.threads, "")),
-                ("zombies", Quantity(counts.zombies, "")),
-            ]
-        )
+    tasks = _task_metrics(sample.tasks) if sample.tasks is not None else []
     if sample.agent_rss is not None:
         tasks.append(("agent_rss", megabytes(sample.agent_rss)))
     if sample.agent_cpu_ms is not None:
@@ -166,6 +154,21 @@ def metric_groups(sample: Sample) -> list[list[tuple[str, Quantity]]]:
         tasks.append(("push_dropped", Quantity(sample.push_dropped, "")))
 
     return [group for group in (load, memory, tasks) if group]
+
+
+def _task_metrics(counts: Tasks) -> list[tuple[str, Quantity]]:
+    """The task counts that were read; under a /proc that shows nothing, only the cgroup's."""
+    metrics = []
+    for name, count in (
+        ("tasks", counts.tasks),
+        ("tasks_limit", counts.limit),
+        ("processes", counts.processes),
+        ("threads", counts.threads),
+        ("zombies", counts.zombies),
+    ):
+        if count is not None:
+            metrics.append((name, Quantity(count, "")))
+    return metrics
 
 
 # (group name, the JSON key of an entry's value, entries as (culprit, value as logfmt shows it))

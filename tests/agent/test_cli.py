@@ -535,6 +535,40 @@ def test_comms_with_spaces_and_parens_from_a_captured_tree_are_quoted_whole():
     )
 
 
+def test_an_empty_proc_root_prints_no_made_up_zeros_and_says_why_once(tmp_path):
+    empty = tmp_path / "proc"
+    empty.mkdir()
+    args = ["--count", "3", "--interval", "0.05", "--proc-root", str(empty)]
+    result = run_agent([*args, "--cgroup-root", str(tmp_path / "no-cgroup")])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert not [line for line in lines if re.search(r"tasks=|processes=|threads=|zombies=", line)]
+    assert [line for line in lines if "at=" in line] == [
+        f"source=web.1 dyno=d-1 at=warn event=proc_empty path={empty}"
+    ]
+    assert len([line for line in lines if "agent_rss=" in line]) == 3, "it keeps sampling"
+
+
+def test_tasks_is_the_pids_cgroup_s_count_when_proc_shows_fewer_and_the_agent_says_so_once(
+    tree,
+):
+    proc, cgroup = tree
+    Path(cgroup, "pids", "pids.current").write_text("40\n")  # /proc shows 11 of them
+    result = run_agent(["--count", "3", "--interval", "0.05", *tree_args(tree)])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    tasks_lines = [normalise(line) for line in lines if "sample#dynostat.tasks=" in line]
+    assert tasks_lines == 3 * [
+        "source=web.1 dyno=d-1 sample#dynostat.tasks=40 sample#dynostat.tasks_limit=256"
+        " sample#dynostat.processes=4 sample#dynostat.threads=11 sample#dynostat.zombies=2"
+        " sample#dynostat.agent_rss=<MB> sample#dynostat.agent_cpu=<ms>"
+    ]
+    assert [line for line in lines if "at=" in line] == [
+        "source=web.1 dyno=d-1 at=warn event=proc_restricted visible_tasks=11 cgroup_tasks=40"
+        f" visible_processes=4 path={proc}"
+    ]
+
+
 def test_a_hostile_comm_in_the_tree_reads_back_with_the_readme_decoder_and_go_logfmt(tree):
     proc, _ = tree
     hostile = b'\xff\xfe\n):,\\"= \xc3('

@@ -118,6 +118,18 @@ def test_a_metric_whose_source_is_missing_is_left_out_never_printed_as_zero():
     ]
 
 
+def test_task_counts_that_proc_could_not_give_are_left_out_and_the_cgroup_s_count_stays():
+    sample = Sample(
+        wall_time=0.0,
+        tasks=Tasks(tasks=31, processes=None, threads=None, zombies=None, limit=256),
+    )
+    assert Formatter("web.1", "d-1").sample_lines(sample) == [
+        f"{HEAD} sample#dynostat.tasks=31 sample#dynostat.tasks_limit=256"
+    ]
+    (line,) = Formatter("web.1", "d-1", fmt="json").sample_lines(sample)
+    assert json.loads(line)["sample"] == {"dynostat.tasks": 31, "dynostat.tasks_limit": 256}
+
+
 def test_a_sample_with_nothing_readable_prints_nothing_but_the_agents_own_cost():
     formatter = Formatter("web.1", "d-1")
     assert formatter.sample_lines(Sample(wall_time=0.0)) == []
