@@ -100,10 +100,11 @@ def _children_of(pid: int) -> set[int]:
         if not entry.isdigit():
             continue
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
+            # Bytes: any process of the machine may have a name that is not UTF-8.
+            stat = Path(f"/proc/{entry}/stat").read_bytes()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2 :].split()
+        fields = stat[stat.rindex(b")") + 2 :].split()
         if int(fields[1]) == pid:  # field 4 of stat(5), ppid, after the comm
             children.add(int(entry))
     return children
@@ -142,7 +143,7 @@ class Reaper:
 
 def _is_zombie(pid: int) -> bool:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
         return True
-    return stat[stat.rindex(")") + 2] == "Z"
+    return stat[stat.rindex(b")") + 2 :].startswith(b"Z")
