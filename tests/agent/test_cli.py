@@ -585,6 +585,25 @@ def test_a_hostile_comm_in_the_tree_reads_back_with_the_readme_decoder_and_go_lo
     assert [comm for _, comm, _ in readme_decoder.top(fields["top#rss"])] == [name, "bash"]
 
 
+def test_a_huge_comm_in_a_fake_tree_is_cut_to_the_kernel_s_longest_and_crowds_nothing_out(tree):
+    # A real kernel shows at most 64 bytes of a name; a fake tree may hold anything. Each of
+    # these bytes takes 7 characters once escaped twice: uncut, the entry alone would not fit
+    # in a line and every culprit list would be dropped to make room.
+    proc, _ = tree
+    huge = b"\x01" * 3500
+    stat = stat_line((20, "X", "S", 1, 8, 25600)).encode().replace(b"(X)", b"(" + huge + b")")
+    assert len(stat) < 4096, "still one stat read"
+    Path(proc, "20", "stat").write_bytes(stat)
+    result = run_agent(["--once", *tree_args(tree)])
+    assert result.returncode == 0, result.stderr
+    top = result.stdout.decode().splitlines()[-1]
+    fields = readme_decoder.fields(top)
+    cut = "\x01" * 64
+    assert readme_decoder.top(fields["top#zombie_parents"]) == [(20, cut, "2")]
+    assert readme_decoder.top(fields["top#threads"]) == [(20, cut, "8")]
+    assert [comm for _, comm, _ in readme_decoder.top(fields["top#rss"])] == [cut, "bash"]
+
+
 def test_a_crash_after_a_long_healthy_run_starts_the_back_off_over(monkeypatch, tree):
     readings = [1000.0]  # the start; every later reading is 700 s on
 
