@@ -161,8 +161,7 @@ class Sampler:
                 "proc_empty", {"at": "warn", "event": "proc_empty", "path": self.proc_root}
             )
             table = None
-        if table is not None and pids_current is not None:
-            self._check_restricted(table, pids_current)
+        self._check_restricted(table, pids_current)
         # The pids cgroup's own count is what the limit counts; /proc may show less.
         tasks = pids_current
         if tasks is None and table is not None:
@@ -194,17 +193,21 @@ class Sampler:
         if table.rows is not None:
             sample.processes = [procfs.row_to_process(row) for row in table.rows]
 
-    def _check_restricted(self, table: procfs.ProcessTable, cgroup_tasks: int) -> None:
+    def _check_restricted(
+        self, table: procfs.ProcessTable | None, cgroup_tasks: int | None
+    ) -> None:
         """Say once when /proc shows clearly fewer tasks than the pids cgroup counts.
 
         That is /proc mounted with ``hidepid`` (the agent sees only its own user's
         processes), or tasks of the dyno outside the agent's pid namespace. Tasks starting
         and exiting between the scan and the read of ``pids.current`` make a small shortfall
         now and then, so it must exceed ``restricted_slack`` and still be there on the next
-        sample.
+        sample, which must have both numbers too.
         """
-        shortfall = cgroup_tasks - table.threads
-        short = shortfall > restricted_slack(cgroup_tasks)
+        if table is None or cgroup_tasks is None:
+            self._short_before = False
+            return
+        short = cgroup_tasks - table.threads > restricted_slack(cgroup_tasks)
         confirmed = short and self._short_before
         self._short_before = short
         if confirmed:

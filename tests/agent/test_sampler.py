@@ -180,10 +180,11 @@ def test_a_shortfall_within_the_churn_of_a_scan_or_on_one_sample_only_is_not_rep
     for tick in range(3):
         assert sampler.sample(tick).tasks.tasks == 52 + restricted_slack(52)
     # Far short on one sample, then not: a burst of forks during a scan, not a hidden /proc.
-    for tick, count in enumerate(["90", "52", "90", "40", "90"], start=3):
+    # A sample whose cgroup count could not be read confirms nothing either.
+    for tick, count in enumerate(["90", "52", "90", "40", "90", "", "90"], start=3):
         set_pids_current(tmp_path, count)
-        assert sampler.sample(tick).tasks.tasks == int(count)
-    assert reports == []
+        assert sampler.sample(tick).tasks.tasks == (int(count) if count else 52)
+    assert [report["event"] for report in reports] == ["source_malformed"]
 
 
 def test_without_a_readable_pids_cgroup_tasks_is_the_sum_over_proc(tmp_path):
