@@ -63,6 +63,13 @@ def escape(value: str, also: str = "") -> str:
     Characters in ``also`` are ``\\uXXXX``-escaped too, for a value that is itself split on
     them (see the ``top#`` entries in ``output``).
     """
+    # Most values (process names, paths) need no escape at all: say so with C-level scans.
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        for char in also:
+            if char in value:
+                break
+        else:
+            return value
     return "".join(
         _unicode_escape(ord(char)) if char in also else escape_char(char) for char in value
     )
