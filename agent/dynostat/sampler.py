@@ -4,6 +4,9 @@
 place, ``ErrorPolicy.handle``: a pid that vanished mid-scan is skipped silently, a missing
 source file leaves its metric out, and an unreadable or malformed file is reported once (with
 its path) and counted, so a broken file cannot turn into a log line per tick.
+
+``tasks`` is the pids cgroup's own count where it is readable, since that is what the dyno's
+limit counts; /proc may show less (``hidepid``) or nothing at all, which is said once.
 """
 
 from __future__ import annotations
