@@ -169,11 +169,11 @@ def compile_agent(python: str) -> None:
 
 def rss_kib(pid: int) -> int | None:
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
+        status = Path(f"/proc/{pid}/status").read_bytes()
     except OSError:
         return None
     for line in status.splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(b"VmRSS:"):
             return int(line.split()[1])
     return None
 

@@ -170,7 +170,7 @@ class Alerts:
 
     def _tasks_near_limit(self, sample: Sample):
         tasks = sample.tasks
-        if tasks is None or not tasks.limit or tasks.limit <= 0:
+        if tasks is None or tasks.tasks is None or not tasks.limit or tasks.limit <= 0:
             return []
         if tasks.tasks * 100 < self.warn_tasks_pct * tasks.limit:
             return []

@@ -1,9 +1,14 @@
 """logfmt: ``key=value`` pairs separated by spaces, the shape Heroku's log tools parse.
 
 A value is written bare when it is plain, and double-quoted otherwise: when it is empty or
-holds a space, ``=``, ``"``, a backslash or anything unprintable. Inside quotes ``"`` and
-``\\`` are backslash-escaped and unprintable characters become ``\\n``, ``\\t``, ``\\xNN`` or
-``\\uNNNN``, so a hostile process name can never split a log line or forge a field.
+holds a space, ``=``, ``"``, a backslash or anything unprintable. A quoted value is exactly a
+JSON string, so any logfmt or JSON parser reads it back unchanged: ``"`` and ``\\`` are
+backslash-escaped, newline, carriage return and tab are ``\\n``, ``\\r`` and ``\\t``, and every
+other unprintable character (controls, U+0085, U+2028 and U+2029, format characters) is
+``\\uXXXX``, written as a surrogate pair above U+FFFF. Go's ``\\xNN`` and ``\\UNNNNNNNN`` are
+never used: JSON has no such escapes and logfmt parsers reject them. A lone surrogate (how
+Python carries a byte that is not UTF-8) is written as U+FFFD: it has no place in UTF-8 or in
+strict JSON. A hostile process name can therefore never split a log line or forge a field.
 """
 
 from __future__ import annotations
@@ -33,25 +38,49 @@ def needs_quotes(value: str) -> bool:
 
 
 def escape_char(char: str) -> str:
-    """One character as it is written inside a quoted value."""
+    """One character as it is written inside a quoted value (a JSON string)."""
     named = _NAMED_ESCAPES.get(char)
     if named is not None:
         return named
     if char.isprintable():
         return char
     code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
+    if 0xD800 <= code <= 0xDFFF:
+        return "\ufffd"
+    return _unicode_escape(code)
+
+
+def _unicode_escape(code: int) -> str:
+    """``\\uXXXX``; a character above U+FFFF as its UTF-16 surrogate pair, as JSON spells it."""
     if code < 0x10000:
         return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def escape(value: str, also: str = "") -> str:
+    """The inside of a JSON string for ``value``: what ``quote`` puts between the quotes.
+
+    Characters in ``also`` are ``\\uXXXX``-escaped too, for a value that is itself split on
+    them (see the ``top#`` entries in ``output``).
+    """
+    # Most values (process names, paths) need no escape at all: say so with C-level scans.
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        for char in also:
+            if char in value:
+                break
+        else:
+            return value
+    return "".join(
+        _unicode_escape(ord(char)) if char in also else escape_char(char) for char in value
+    )
 
 
 def quote(value: str) -> str:
-    """A value as it appears after ``key=``: bare when plain, else quoted and escaped."""
+    """A value as it appears after ``key=``: bare when plain, else a JSON string."""
     if not needs_quotes(value):
         return value
-    return '"' + "".join(escape_char(char) for char in value) + '"'
+    return '"' + escape(value) + '"'
 
 
 def clip(text: str, limit: int = MAX_TEXT_CHARS) -> str:

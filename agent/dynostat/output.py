@@ -5,18 +5,24 @@ Heroku's log-runtime-metrics (``sample#memory_total=211.52MB``) behind a configu
 so existing parsers understand them. A metric whose source could not be read is left out;
 a line left with no metric at all is not printed.
 
-Culprit lists (``top#...``) hold ``pid/comm:value`` entries separated by commas. Inside an
-entry's comm a backslash is written ``\\\\``, a comma ``\\x2c`` and an unprintable character
-``\\xNN``, so entries always split on ``,`` and ``comm`` (the one thing on the line a process
-chooses itself) can neither split the line nor forge a field. The whole value is then quoted
-like any logfmt value.
+Text from outside the agent (a comm, the dyno's name, a path in an error) is made valid
+Unicode first: bytes that are not UTF-8 become U+FFFD, as any lossy UTF-8 decoder shows them,
+and so does a lone surrogate (how Python carries such bytes in environment variables and
+paths). Every line is therefore valid UTF-8, and the JSON format is strict JSON.
+
+Culprit lists (``top#<kind>=pid/comm:value,...``) hold entries separated by commas. An
+entry's comm is written as the inside of a JSON string whose own ``,`` and ``:`` are escaped
+too (``\\u002c``, ``\\u003a``), so entries split on ``,``, each entry on its first ``/`` and
+its last ``:``, and ``json.loads('"' + comm + '"')`` gives the comm back. The whole value is
+then quoted like any logfmt value. ``comm`` is the one thing on the line a process chooses
+itself: it can neither split the line nor forge a field.
 """
 
 from __future__ import annotations
 
 from dynostat import logfmt
 from dynostat.logfmt import MAX_LINE_BYTES
-from dynostat.sample import Culprit, Sample
+from dynostat.sample import Culprit, Sample, Tasks
 
 # typing and collections cost memory at run time; only type checkers read these.
 TYPE_CHECKING = False
@@ -69,9 +75,33 @@ def megabytes(n_bytes: int) -> Quantity:
     return Quantity(n_bytes / BYTES_PER_MB, "MB")
 
 
+# U+FFFD, the replacement character, as UTF-8 bytes.
+REPLACEMENT_UTF8 = "\ufffd".encode()
+
+
 def plain_text(text: str) -> str:
-    """Text made safe to encode as UTF-8: undecodable bytes kept visibly as ``\\udcNN``."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """Text that is valid Unicode: undecodable bytes and lone surrogates become U+FFFD.
+
+    Python carries the bytes of a name that is not UTF-8 as lone surrogates (U+DC80 to
+    U+DCFF, ``surrogateescape``); they are turned back into those bytes and decoded the way
+    ``procfs.decode_comm`` decodes a comm, so a name reads the same whichever way it came in.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        return text  # the common case: nothing to do
+    data = bytearray()
+    for char in text:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:
+            data.append(code - 0xDC00)
+        elif 0xD800 <= code <= 0xDFFF:
+            data += REPLACEMENT_UTF8
+        else:
+            data += char.encode("utf-8")
+    return data.decode("utf-8", "replace")
 
 
 def metric_groups(sample: Sample) -> list[list[tuple[str, Quantity]]]:
@@ -105,19 +135,7 @@ def metric_groups(sample: Sample) -> list[list[tuple[str, Quantity]]]:
         if mem.quota is not None:
             memory.append(("memory_quota", megabytes(mem.quota)))
 
-    tasks: list[tuple[str, Quantity]] = []
-    if sample.tasks is not None:
-        counts = sample.tasks
-        tasks.append(("tasks", Quantity(counts.tasks, "")))
-        if counts.limit is not None:
-            tasks.append(("tasks_limit", Quantity(counts.limit, "")))
-        tasks.extend(
-            [
-                ("processes", Quantity(counts.processes, "")),
-                ("threads", Quantity(counts.threads, "")),
-                ("zombies", Quantity(counts.zombies, "")),
-            ]
-        )
+    tasks = _task_metrics(sample.tasks) if sample.tasks is not None else []
     if sample.agent_rss is not None:
         tasks.append(("agent_rss", megabytes(sample.agent_rss)))
     if sample.agent_cpu_ms is not None:
@@ -126,6 +144,21 @@ def metric_groups(sample: Sample) -> list[list[tuple[str, Quantity]]]:
         tasks.append(("push_dropped", Quantity(sample.push_dropped, "")))
 
     return [group for group in (load, memory, tasks) if group]
+
+
+def _task_metrics(counts: Tasks) -> list[tuple[str, Quantity]]:
+    """The task counts that were read; under a /proc that shows nothing, only the cgroup's."""
+    metrics = []
+    for name, count in (
+        ("tasks", counts.tasks),
+        ("tasks_limit", counts.limit),
+        ("processes", counts.processes),
+        ("threads", counts.threads),
+        ("zombies", counts.zombies),
+    ):
+        if count is not None:
+            metrics.append((name, Quantity(count, "")))
+    return metrics
 
 
 # (group name, the JSON key of an entry's value, entries as (culprit, value as logfmt shows it))
@@ -149,15 +182,11 @@ def culprit_groups(sample: Sample) -> list[CulpritGroup]:
 
 def culprit_comm(comm: str) -> str:
     """A comm as written inside a ``pid/comm:value`` entry (see the module docstring)."""
-    out = []
-    for char in plain_text(comm):
-        if char == ",":
-            out.append("\\x2c")
-        elif char == "\\" or not char.isprintable():
-            out.append(logfmt.escape_char(char))
-        else:
-            out.append(char)
-    return "".join(out)
+    return logfmt.escape(plain_text(comm), also=CULPRIT_SEPARATORS)
+
+
+# What a top# value is split on: entries on ",", an entry's value off its comm on the last ":".
+CULPRIT_SEPARATORS = ",:"
 
 
 def _drop_one_entry(groups: list[CulpritGroup]) -> bool:
@@ -262,7 +291,7 @@ class Formatter:
             elif isinstance(value, str):
                 parts.append(logfmt.pair(key, logfmt.clip(plain_text(value))))
             else:
-                parts.append(logfmt.pair(key, value))
+                parts.append(logfmt.pair(key, plain_text(logfmt.render(value))))
         return " ".join(parts)
 
 
@@ -273,7 +302,7 @@ def _json_value(value: object) -> object:
         return logfmt.clip(plain_text(value))
     if isinstance(value, (bool, int, float)) or value is None:
         return value
-    return str(value)
+    return plain_text(str(value))
 
 
 def _dumps(document: Mapping[str, object]) -> str:

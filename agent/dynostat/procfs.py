@@ -102,9 +102,19 @@ def parse_stat_row(data: bytes) -> StatRow:
     return row
 
 
+# The longest name the kernel shows: a comm is at most 15 bytes (TASK_COMM_LEN), and kernel
+# threads' names in stat reach 64 (TASK_COMM_EXT_LEN). Only a fake tree (--proc-root) has
+# longer ones, and they are cut here so one name cannot crowd a line.
+MAX_COMM_BYTES = 64
+
+
 def decode_comm(comm: bytes) -> str:
-    """comm is whatever bytes a program set (prctl PR_SET_NAME); never fail on them."""
-    return comm.decode("utf-8", "replace")
+    """comm is whatever bytes a program set (prctl PR_SET_NAME); never fail on them.
+
+    Bytes that are not UTF-8 become U+FFFD, each maximal invalid sequence one, as every lossy
+    UTF-8 decoder does: the name stays readable and the output stays valid UTF-8 and JSON.
+    """
+    return comm[:MAX_COMM_BYTES].decode("utf-8", "replace")
 
 
 def row_to_process(row: StatRow, page_size: int = PAGE_SIZE) -> Process:

@@ -53,14 +53,19 @@ class Process(Frozen):
 
 
 class Tasks(Frozen):
-    """What the dyno's task limit counts, and the limit itself."""
+    """What the dyno's task limit counts, and the limit itself.
+
+    ``tasks`` is the pids cgroup's own count where it is readable: that is what the limit
+    counts, whatever /proc lets the agent see. The other counts are what the /proc scan saw,
+    and are all None when it saw no process at all.
+    """
 
     __slots__ = ("tasks", "processes", "threads", "zombies", "limit", "pids_current")
     _defaults = {"limit": None, "pids_current": None}  # noqa: RUF012
-    tasks: int  # every thread of every process, zombies included
-    processes: int
-    threads: int
-    zombies: int
+    tasks: int | None  # every thread of every process, zombies included
+    processes: int | None
+    threads: int | None  # sum of num_threads over /proc: tasks as far as /proc shows them
+    zombies: int | None
     limit: int | None  # min(RLIMIT_NPROC, pids.max) of those that exist
     pids_current: int | None  # the pids cgroup's own count, when readable
 

@@ -4,6 +4,9 @@
 place, ``ErrorPolicy.handle``: a pid that vanished mid-scan is skipped silently, a missing
 source file leaves its metric out, and an unreadable or malformed file is reported once (with
 its path) and counted, so a broken file cannot turn into a log line per tick.
+
+``tasks`` is the pids cgroup's own count where it is readable, since that is what the dyno's
+limit counts; /proc may show less (``hidepid``) or nothing at all, which is said once.
 """
 
 from __future__ import annotations
@@ -68,6 +71,13 @@ class ErrorPolicy:
         self._reported.add(key)
         self._report({"at": "error", "event": event, "path": path, "error": message})
 
+    def say_once(self, key: str, fields: dict[str, Any]) -> None:
+        """Report ``fields`` the first time ``key`` comes up, and never again."""
+        if ("say_once", key) in self._reported:
+            return
+        self._reported.add(("say_once", key))
+        self._report(fields)
+
     def read(self, path: str, parse: Parse) -> Any:
         """Read and parse one source file; None when it is missing, unreadable or malformed."""
         try:
@@ -98,6 +108,8 @@ class Sampler:
         self.keep_processes = keep_processes
         self.errors = ErrorPolicy(_ignore_report if report is None else report)
         self._cgroup: CgroupReader | None = None
+        # Whether the previous sample saw fewer tasks in /proc than in the pids cgroup.
+        self._short_before = False
 
     def _cgroups(self) -> CgroupReader:
         # The agent's cgroup does not change while it runs, so it is looked up once.
@@ -132,24 +144,48 @@ class Sampler:
         return sample
 
     def _fill_tasks(self, sample: Sample) -> None:
+        table: procfs.ProcessTable | None = None
         try:
             table = procfs.scan_processes(
                 self.proc_root, self.errors.handle, self.top, self.keep_processes
             )
         except OSError as error:
             self.errors.handle(self.proc_root, error, "proc_listing")
-            return
         max_processes = self.errors.read(
             self.proc_root + "/self/limits", procfs.parse_max_processes
         )
         pids_max, pids_current = self._cgroups().pids()
         limits = [limit for limit in (max_processes, pids_max) if limit is not None]
+        limit = min(limits) if limits else None
+        if table is not None and table.processes == 0:
+            # A live /proc always shows the agent itself: an empty one is not the dyno's
+            # (an empty --proc-root), and zeros read from it would be made up.
+            self.errors.say_once(
+                "proc_empty", {"at": "warn", "event": "proc_empty", "path": self.proc_root}
+            )
+            table = None
+        self._check_restricted(table, pids_current)
+        # The pids cgroup's own count is what the limit counts; /proc may show less.
+        tasks = pids_current
+        if tasks is None and table is not None:
+            tasks = table.threads
+        if table is None:
+            if tasks is not None or limit is not None:
+                sample.tasks = Tasks(
+                    tasks=tasks,
+                    processes=None,
+                    threads=None,
+                    zombies=None,
+                    limit=limit,
+                    pids_current=pids_current,
+                )
+            return
         sample.tasks = Tasks(
-            tasks=table.threads,
+            tasks=tasks,
             processes=table.processes,
             threads=table.threads,
             zombies=table.zombies,
-            limit=min(limits) if limits else None,
+            limit=limit,
             pids_current=pids_current,
         )
         sample.top_threads = table.most_threads.culprits()
@@ -159,6 +195,42 @@ class Sampler:
         )
         if table.rows is not None:
             sample.processes = [procfs.row_to_process(row) for row in table.rows]
+
+    def _check_restricted(
+        self, table: procfs.ProcessTable | None, cgroup_tasks: int | None
+    ) -> None:
+        """Say once when /proc shows clearly fewer tasks than the pids cgroup counts.
+
+        That is /proc mounted with ``hidepid`` (the agent sees only its own user's
+        processes), or tasks of the dyno outside the agent's pid namespace. Tasks starting
+        and exiting between the scan and the read of ``pids.current`` make a small shortfall
+        now and then, so it must exceed ``restricted_slack`` and still be there on the next
+        sample, which must have both numbers too.
+        """
+        if table is None or cgroup_tasks is None:
+            self._short_before = False
+            return
+        short = cgroup_tasks - table.threads > restricted_slack(cgroup_tasks)
+        confirmed = short and self._short_before
+        self._short_before = short
+        if confirmed:
+            self.errors.say_once(
+                "proc_restricted",
+                {
+                    "at": "warn",
+                    "event": "proc_restricted",
+                    "visible_tasks": table.threads,
+                    "cgroup_tasks": cgroup_tasks,
+                    "visible_processes": table.processes,
+                    "path": self.proc_root,
+                },
+            )
+
+
+def restricted_slack(cgroup_tasks: int) -> int:
+    """How many more tasks the pids cgroup may count than /proc shows without meaning that
+    /proc hides any: a few, plus 1% for the churn of a large dyno during one scan."""
+    return 2 + cgroup_tasks // 100
 
 
 def make_sampler(

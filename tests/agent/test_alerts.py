@@ -71,6 +71,15 @@ def test_a_task_warning_without_any_culprit_still_names_the_numbers():
     ]
 
 
+def test_unknown_tasks_never_warn_and_the_cgroup_s_count_alone_still_does():
+    alerts = Alerts(warn_tasks_pct=80, clock=Clock())
+    unknown = Tasks(tasks=None, processes=None, threads=None, zombies=None, limit=256)
+    assert alerts.check(Sample(wall_time=0.0, tasks=unknown)) == []
+    # An empty /proc with a readable pids cgroup: the count is known, the processes are not.
+    cgroup_only = Tasks(tasks=250, processes=None, threads=None, zombies=None, limit=256)
+    assert [w["tasks"] for w in alerts.check(Sample(wall_time=0.0, tasks=cgroup_only))] == [250]
+
+
 def test_a_warning_repeats_at_most_once_a_minute_per_event_and_culprit():
     clock = Clock()
     alerts = Alerts(warn_tasks_pct=80, clock=clock)

@@ -18,8 +18,10 @@ import sys
 import time
 from pathlib import Path
 
+import logfmtkv
 import pytest
 
+import readme_decoder
 from dynostat import cli
 from support.output import CapturedOutput
 
@@ -531,6 +533,75 @@ def test_comms_with_spaces_and_parens_from_a_captured_tree_are_quoted_whole():
         f' top#rss="584/((a b ) ( c d) ):{2048 * PAGE / MB:.2f}MB,'
         f'585/) Z 1 2 3 (:{100 * PAGE / MB:.2f}MB"'
     )
+
+
+def test_an_empty_proc_root_prints_no_made_up_zeros_and_says_why_once(tmp_path):
+    empty = tmp_path / "proc"
+    empty.mkdir()
+    args = ["--count", "3", "--interval", "0.05", "--proc-root", str(empty)]
+    result = run_agent([*args, "--cgroup-root", str(tmp_path / "no-cgroup")])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert not [line for line in lines if re.search(r"tasks=|processes=|threads=|zombies=", line)]
+    assert [line for line in lines if "at=" in line] == [
+        f"source=web.1 dyno=d-1 at=warn event=proc_empty path={empty}"
+    ]
+    assert len([line for line in lines if "agent_rss=" in line]) == 3, "it keeps sampling"
+
+
+def test_tasks_is_the_pids_cgroup_s_count_when_proc_shows_fewer_and_the_agent_says_so_once(
+    tree,
+):
+    proc, cgroup = tree
+    Path(cgroup, "pids", "pids.current").write_text("40\n")  # /proc shows 11 of them
+    result = run_agent(["--count", "3", "--interval", "0.05", *tree_args(tree)])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    tasks_lines = [normalise(line) for line in lines if "sample#dynostat.tasks=" in line]
+    assert tasks_lines == 3 * [
+        "source=web.1 dyno=d-1 sample#dynostat.tasks=40 sample#dynostat.tasks_limit=256"
+        " sample#dynostat.processes=4 sample#dynostat.threads=11 sample#dynostat.zombies=2"
+        " sample#dynostat.agent_rss=<MB> sample#dynostat.agent_cpu=<ms>"
+    ]
+    assert [line for line in lines if "at=" in line] == [
+        "source=web.1 dyno=d-1 at=warn event=proc_restricted visible_tasks=11 cgroup_tasks=40"
+        f" visible_processes=4 path={proc}"
+    ]
+
+
+def test_a_hostile_comm_in_the_tree_reads_back_with_the_readme_decoder_and_go_logfmt(tree):
+    proc, _ = tree
+    hostile = b'\xff\xfe\n):,\\"= \xc3('
+    stat = stat_line((20, "X", "S", 1, 8, 25600)).encode().replace(b"(X)", b"(" + hostile + b")")
+    Path(proc, "20", "stat").write_bytes(stat)
+    result = run_agent(["--once", *tree_args(tree)])
+    assert result.returncode == 0, result.stderr
+    top = result.stdout.decode("utf-8").splitlines()[-1]  # strict: valid UTF-8
+    fields = readme_decoder.fields(top)
+    assert logfmtkv.parse(top, strict=True) == fields
+    name = hostile.decode("utf-8", "replace")
+    assert readme_decoder.top(fields["top#zombie_parents"]) == [(20, name, "2")]
+    assert readme_decoder.top(fields["top#threads"]) == [(20, name, "8")]
+    assert [comm for _, comm, _ in readme_decoder.top(fields["top#rss"])] == [name, "bash"]
+
+
+def test_a_huge_comm_in_a_fake_tree_is_cut_to_the_kernel_s_longest_and_crowds_nothing_out(tree):
+    # A real kernel shows at most 64 bytes of a name; a fake tree may hold anything. Each of
+    # these bytes takes 7 characters once escaped twice: uncut, the entry alone would not fit
+    # in a line and every culprit list would be dropped to make room.
+    proc, _ = tree
+    huge = b"\x01" * 3500
+    stat = stat_line((20, "X", "S", 1, 8, 25600)).encode().replace(b"(X)", b"(" + huge + b")")
+    assert len(stat) < 4096, "still one stat read"
+    Path(proc, "20", "stat").write_bytes(stat)
+    result = run_agent(["--once", *tree_args(tree)])
+    assert result.returncode == 0, result.stderr
+    top = result.stdout.decode().splitlines()[-1]
+    fields = readme_decoder.fields(top)
+    cut = "\x01" * 64
+    assert readme_decoder.top(fields["top#zombie_parents"]) == [(20, cut, "2")]
+    assert readme_decoder.top(fields["top#threads"]) == [(20, cut, "8")]
+    assert [comm for _, comm, _ in readme_decoder.top(fields["top#rss"])] == [cut, "bash"]
 
 
 def test_a_crash_after_a_long_healthy_run_starts_the_back_off_over(monkeypatch, tree):

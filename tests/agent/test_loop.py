@@ -471,8 +471,8 @@ def test_the_import_check_catches_each_kind_of_offender():
 
 def vm_rss_bytes() -> int:
     """This process's resident memory from /proc/self/status, a different file than statm."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+    for line in Path("/proc/self/status").read_bytes().splitlines():
+        if line.startswith(b"VmRSS:"):
             return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS line")
 

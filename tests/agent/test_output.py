@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 
+import logfmtkv
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dynostat import logfmt
+import readme_decoder
+from dynostat import logfmt, procfs
 from dynostat.output import (
     Formatter,
     Quantity,
     culprit_comm,
     megabytes,
+    plain_text,
 )
 from dynostat.sample import Culprit, LoadAvg, Memory, Sample, Tasks
 
@@ -46,61 +49,20 @@ def full_sample() -> Sample:
     )
 
 
-# -- a strict reader of what we write, so tests check meaning as well as bytes ---------------
-
-_UNESCAPE = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
-
-
-def _unescape(text: str) -> str:
-    out, i = [], 0
-    while i < len(text):
-        char = text[i]
-        if char != "\\":
-            out.append(char)
-            i += 1
-            continue
-        kind = text[i + 1]
-        if kind in _UNESCAPE:
-            out.append(_UNESCAPE[kind])
-            i += 2
-        else:
-            width = {"x": 2, "u": 4, "U": 8}[kind]
-            out.append(chr(int(text[i + 2 : i + 2 + width], 16)))
-            i += 2 + width
-    return "".join(out)
+# -- reading what we write with the README's decoder, so tests check meaning as well as bytes --
 
 
 def parse_logfmt(line: str) -> dict[str, str]:
-    """key=value pairs; a quoted value ends at the first unescaped quote."""
-    fields, i = {}, 0
-    while i < len(line):
-        eq = line.index("=", i)
-        key = line[i:eq]
-        assert key and " " not in key and '"' not in key, line
-        i = eq + 1
-        if i < len(line) and line[i] == '"':
-            j = i + 1
-            while line[j] != '"':
-                j += 2 if line[j] == "\\" else 1
-            fields[key] = _unescape(line[i + 1 : j])
-            i = j + 1
-        else:
-            j = line.find(" ", i)
-            j = len(line) if j < 0 else j
-            fields[key] = line[i:j]
-            i = j
-        assert i == len(line) or line[i] == " ", line
-        i += 1
-    return fields
+    """The README's decoder, after checking that it used up the whole line: every byte of a
+    line belongs to one of its pairs, so nothing a parser would skip can hide in it."""
+    decoded = readme_decoder.fields(line)
+    rebuilt = " ".join(f"{key}={logfmt.quote(value)}" for key, value in decoded.items())
+    assert rebuilt == line, line
+    return decoded
 
 
 def parse_culprits(value: str) -> list[tuple[int, str, str]]:
-    entries = []
-    for entry in value.split(","):
-        pid, rest = entry.split("/", 1)
-        comm, count = rest.rsplit(":", 1)
-        entries.append((int(pid), _unescape(comm), count))
-    return entries
+    return readme_decoder.top(value)
 
 
 # -- logfmt lines -----------------------------------------------------------------------------
@@ -152,6 +114,18 @@ def test_a_metric_whose_source_is_missing_is_left_out_never_printed_as_zero():
     ]
 
 
+def test_task_counts_that_proc_could_not_give_are_left_out_and_the_cgroup_s_count_stays():
+    sample = Sample(
+        wall_time=0.0,
+        tasks=Tasks(tasks=31, processes=None, threads=None, zombies=None, limit=256),
+    )
+    assert Formatter("web.1", "d-1").sample_lines(sample) == [
+        f"{HEAD} sample#dynostat.tasks=31 sample#dynostat.tasks_limit=256"
+    ]
+    (line,) = Formatter("web.1", "d-1", fmt="json").sample_lines(sample)
+    assert json.loads(line)["sample"] == {"dynostat.tasks": 31, "dynostat.tasks_limit": 256}
+
+
 def test_a_sample_with_nothing_readable_prints_nothing_but_the_agents_own_cost():
     formatter = Formatter("web.1", "d-1")
     assert formatter.sample_lines(Sample(wall_time=0.0)) == []
@@ -178,35 +152,51 @@ def test_trivial_culprits_are_left_out():
         ("a b", "a b"),
         ("((a b ) ( c d) )", "((a b ) ( c d) )"),
         ("x=y", "x=y"),
-        ('say "hi"', 'say "hi"'),
-        ("a,b", "a\\x2cb"),
+        ("usr/bin/x", "usr/bin/x"),
+        ('say "hi"', 'say \\"hi\\"'),
+        ("a,b", "a\\u002cb"),
+        ("a:b", "a\\u003ab"),
         ("back\\slash", "back\\\\slash"),
         ("tab\there", "tab\\there"),
         ("nl\nforged=1", "nl\\nforged=1"),
-        ("bell\x07", "bell\\x07"),
-        ("bad\udcffbyte", "bad\\\\udcffbyte"),
+        ("bell\x07", "bell\\u0007"),
+        ("del\x7f", "del\\u007f"),
+        ("nel\x85", "nel\\u0085"),
+        ("line\u2028para\u2029", "line\\u2028para\\u2029"),
+        ("bidi\u202eevil", "bidi\\u202eevil"),
+        ("tag\U000e0041", "tag\\udb40\\udc41"),
+        ("smile😀", "smile😀"),
+        ("bad\udcffbyte", "bad\ufffdbyte"),
+        ("lone\ud800", "lone\ufffd"),
         ("kéké", "kéké"),
     ],
 )
-def test_a_culprit_comm_always_reads_back_as_itself(comm, written):
+def test_a_culprit_comm_is_a_json_string_body_and_reads_back_as_itself(comm, written):
     assert culprit_comm(comm) == written
+    assert json.loads(f'"{written}"') == plain_text(comm)
     sample = Sample(wall_time=0.0, top_rss=[Culprit(42, comm, mb(2)), Culprit(7, "sh", mb(1))])
     (line,) = Formatter("web.1", "d-1").sample_lines(sample)
     assert "\n" not in line and "\r" not in line
+    line.encode("utf-8")  # strict: no lone surrogate reaches the line
     fields = parse_logfmt(line)
     assert list(fields) == ["source", "dyno", "top#rss"]
-    expected_comm = comm.encode("utf-8", "backslashreplace").decode("utf-8")
-    assert parse_culprits(fields["top#rss"]) == [(42, expected_comm, "2.00MB"), (7, "sh", "1.00MB")]
+    assert parse_culprits(fields["top#rss"]) == [
+        (42, plain_text(comm), "2.00MB"),
+        (7, "sh", "1.00MB"),
+    ]
+    assert logfmtkv.parse(line, strict=True) == fields
 
 
-def test_a_weird_comm_quotes_the_whole_value_and_escapes_quote_and_backslash():
+def test_a_weird_comm_quotes_the_whole_value_and_escapes_quote_and_backslash_twice():
+    # Once inside the entry (the comm is a JSON string body), once more for the quoted value.
     sample = Sample(wall_time=0.0, top_threads=[Culprit(9, 'a "b"=\\', 3)])
     (line,) = Formatter("web.1", "d-1").sample_lines(sample)
-    assert line == f'{HEAD} top#threads="9/a \\"b\\"=\\\\\\\\:3"'
+    assert line == HEAD + r' top#threads="9/a \\\"b\\\"=\\\\:3"'
+    assert parse_culprits(parse_logfmt(line)["top#threads"]) == [(9, 'a "b"=\\', "3")]
 
 
 def test_the_culprits_line_stays_under_logplex_s_limit_by_dropping_the_smallest_entries():
-    ugly = "\x01" * 15  # each byte is written as \x01, and its backslash doubled when quoted
+    ugly = "\x01" * 15  # each is written \u0001, and its backslash doubled when quoted
     many = [Culprit(100000 + i, ugly, 1000 - i) for i in range(400)]
     sample = Sample(wall_time=0.0, zombie_parents=many, top_threads=many, top_rss=many)
     (line,) = Formatter("web-12a34b56d-e78f9", "d-1").sample_lines(sample)
@@ -301,7 +291,7 @@ def test_json_warnings_are_objects_too_and_weird_comms_survive():
         "event": "threads_rising",
         "threads": 9,
         "pid": 3,
-        "comm": 'a"\\\n\\udcff',
+        "comm": 'a"\\\n\ufffd',
     }
     assert json.loads(formatter.event_line({"at": "warn", "rss": megabytes(mb(1.5))}))["rss"] == 1.5
 
@@ -326,22 +316,123 @@ def test_quantity_prints_two_decimals_in_logfmt_and_the_same_digits_in_json():
 
 # -- properties -------------------------------------------------------------------------------
 
+# Every character there is, lone surrogates included (text from environment variables and
+# paths carries undecodable bytes as lone surrogates).
+ANY_TEXT = st.text(st.characters(exclude_categories=()))
 
-@given(st.text())
-def test_any_value_survives_logfmt_quoting_unchanged(value):
-    line = logfmt.line({"a": "1", "v": value, "z": "2"})
+
+def has_surrogate(text: str) -> bool:
+    return any("\ud800" <= char <= "\udfff" for char in text)
+
+
+def without_surrogates(text: str) -> str:
+    """What logfmt promises to give back: the text, with each lone surrogate as U+FFFD."""
+    return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+
+
+def escapes_in(body: str) -> set[str]:
+    """The letters after each escaping backslash of a JSON string's inside."""
+    found, i = set(), 0
+    while i < len(body):
+        if body[i] == "\\":
+            found.add(body[i + 1])
+            i += 2
+        else:
+            i += 1
+    return found
+
+
+@given(ANY_TEXT)
+def test_a_quoted_value_is_exactly_a_json_string_of_the_value(value):
+    quoted = logfmt.quote(value)
+    quoted.encode("utf-8")  # strict: raises on a lone surrogate
+    if quoted == value:
+        assert value.isprintable() and not any(char in ' ="\\' for char in value)
+        return
+    assert json.loads(quoted) == without_surrogates(value)
+    # Only the JSON escapes \" \\ \n \r \t and \uXXXX; never Go's \xNN or \UNNNNNNNN.
+    assert escapes_in(quoted[1:-1]) <= set('"\\nrtu')
+
+
+@given(ANY_TEXT, ANY_TEXT)
+def test_any_value_reads_back_with_the_readme_decoder_and_a_go_logfmt_parser(value, other):
+    line = logfmt.line({"a": "1", "v": value, "w": other, "z": "2"})
     assert "\n" not in line and "\r" not in line
-    assert parse_logfmt(line) == {"a": "1", "v": value, "z": "2"}
+    expected = {"a": "1", "v": without_surrogates(value), "w": without_surrogates(other), "z": "2"}
+    assert readme_decoder.fields(line) == expected
+    assert logfmtkv.parse(line, strict=True) == expected
 
 
-@given(st.lists(st.tuples(st.integers(1, 4194304), st.text(max_size=64)), min_size=1, max_size=5))
-def test_any_comms_read_back_from_a_culprits_line(entries):
-    culprits = [Culprit(pid, comm, 1 + i) for i, (pid, comm) in enumerate(entries)]
+@given(st.binary())
+def test_undecodable_bytes_read_the_same_from_a_comm_and_from_an_environment_variable(raw):
+    # A comm is decoded from bytes; a dyno name from the environment arrives with its bad
+    # bytes as lone surrogates. Both show as the bytes decoded with U+FFFD for bad ones.
+    comm = raw[: procfs.MAX_COMM_BYTES]
+    assert procfs.decode_comm(comm) == comm.decode("utf-8", "replace")
+    assert plain_text(raw.decode("utf-8", "surrogateescape")) == raw.decode("utf-8", "replace")
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 4194304), st.binary(min_size=1, max_size=80)),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_any_comm_bytes_read_back_from_a_culprits_line_and_from_json(entries):
+    # Each comm comes from a stat line, parsed as the scan parses it.
+    culprits = []
+    for count, (pid, comm) in enumerate(entries, start=1):
+        row = procfs.parse_stat_row(b"%d (%s) Z 1 " % (pid, comm) + b"0 " * 30)
+        culprits.append(
+            Culprit(row[procfs.ROW_PID], procfs.decode_comm(row[procfs.ROW_COMM]), count)
+        )
+    expected = [
+        (pid, comm[: procfs.MAX_COMM_BYTES].decode("utf-8", "replace")) for pid, comm in entries
+    ]
     sample = Sample(wall_time=0.0, zombie_parents=culprits)
     (line,) = Formatter("web.1", "d-1").sample_lines(sample)
+    line.encode("utf-8")
     assert "\n" not in line
-    back = parse_culprits(parse_logfmt(line)["top#zombie_parents"])
-    assert [(pid, comm) for pid, comm, _ in back] == [
-        (c.pid, c.comm.encode("utf-8", "backslashreplace").decode("utf-8")) for c in culprits
-    ]
-    json.loads(Formatter("web.1", "d-1", fmt="json").sample_lines(sample)[0])
+    value = parse_logfmt(line)["top#zombie_parents"]
+    assert [(pid, comm) for pid, comm, _ in parse_culprits(value)] == expected
+    assert logfmtkv.parse(line, strict=True)["top#zombie_parents"] == value
+    (document,) = Formatter("web.1", "d-1", fmt="json").sample_lines(sample)
+    assert document.isascii()
+    top = json.loads(document)["top"]["zombie_parents"]
+    assert [(entry["pid"], entry["comm"]) for entry in top] == expected
+
+
+@given(ANY_TEXT, ANY_TEXT, ANY_TEXT)
+def test_any_text_gives_valid_utf8_lines_and_strict_json(source, comm, reason):
+    event = {"at": "warn", "event": "e", "pid": 1, "comm": comm, "reason": reason}
+    sample = Sample(wall_time=0.0, top_threads=[Culprit(5, comm, 2)])
+    for fmt in ("logfmt", "json"):
+        formatter = Formatter(source, "d-1", fmt=fmt)
+        for line in [*formatter.sample_lines(sample), formatter.event_line(event)]:
+            line.encode("utf-8")  # strict: raises on a lone surrogate
+            assert "\n" not in line and "\r" not in line
+            if fmt == "json":
+                document = json.loads(line)
+                # Strict JSON (RFC 7493): not even an escaped lone surrogate.
+                assert not any(has_surrogate(text) for text in _strings(document))
+            else:
+                document = parse_logfmt(line)
+                assert logfmtkv.parse(line, strict=True) == document
+            assert document["source"] == plain_text(source)
+            if "comm" in document:
+                assert document["comm"] == logfmt.clip(plain_text(comm))
+
+
+def _strings(document: object) -> list[str]:
+    if isinstance(document, str):
+        return [document]
+    if isinstance(document, dict):
+        return [text for key, value in document.items() for text in (key, *_strings(value))]
+    if isinstance(document, list):
+        return [text for item in document for text in _strings(item)]
+    return []
+
+
+def test_the_readme_decoder_is_four_lines():
+    assert len(readme_decoder.decoder_source().splitlines()) == 4

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from dynostat import procfs
 from dynostat.sample import Culprit, LoadAvg, Memory, Process, Tasks
-from dynostat.sampler import Sampler, make_sampler
+from dynostat.sampler import Sampler, make_sampler, restricted_slack
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PAGE = procfs.PAGE_SIZE
@@ -46,7 +46,7 @@ def test_a_v1_dyno_gives_every_metric_and_culprit_with_nothing_reported():
     assert sample.memory.total == 211025920 + 10792960 + 4096
     # tasks_limit is the lower of RLIMIT_NPROC (96365 in the captured limits) and pids.max.
     assert sample.tasks == Tasks(
-        tasks=52, processes=7, threads=52, zombies=4, limit=256, pids_current=9
+        tasks=52, processes=7, threads=52, zombies=4, limit=256, pids_current=52
     )
     assert sample.zombie_parents == [Culprit(11, "ruby", 3), Culprit(10, "puma 6.4.2 (tcp", 1)]
     assert sample.top_threads == [Culprit(10, "puma 6.4.2 (tcp", 40), Culprit(11, "ruby", 7)]
@@ -137,6 +137,90 @@ def test_a_missing_proc_root_is_reported_and_leaves_tasks_out(tmp_path):
             "error": "No such file or directory",
         }
     ]
+
+
+def dyno_copy(tmp_path: Path, pids_current: str | None = None) -> tuple[Sampler, Reports]:
+    """A writable copy of the v1 dyno fixture, whose /proc shows 7 processes and 52 tasks."""
+    shutil.copytree(FIXTURES / "cgroup-v1", tmp_path / "dyno")
+    if pids_current is not None:
+        set_pids_current(tmp_path, pids_current)
+    return sampler_for("dyno", root=tmp_path)
+
+
+def set_pids_current(tmp_path: Path, value: str) -> None:
+    (tmp_path / "dyno/cgroup/pids/dyno/pids.current").write_text(value + "\n")
+
+
+def test_tasks_is_the_pids_cgroup_s_count_and_a_proc_that_shows_less_is_said_once(tmp_path):
+    # As under hidepid: the cgroup counts 87 tasks, /proc shows 52 of them.
+    sampler, reports = dyno_copy(tmp_path, "87")
+    first = sampler.sample(0)
+    assert first.tasks == Tasks(
+        tasks=87, processes=7, threads=52, zombies=4, limit=256, pids_current=87
+    )
+    assert reports == [], "one short sample may be tasks starting during the scan"
+    for tick in range(1, 5):
+        assert sampler.sample(tick).tasks.tasks == 87
+    assert reports == [
+        {
+            "at": "warn",
+            "event": "proc_restricted",
+            "visible_tasks": 52,
+            "cgroup_tasks": 87,
+            "visible_processes": 7,
+            "path": str(tmp_path / "dyno/proc"),
+        }
+    ]
+
+
+def test_a_shortfall_within_the_churn_of_a_scan_or_on_one_sample_only_is_not_reported(
+    tmp_path,
+):
+    sampler, reports = dyno_copy(tmp_path, str(52 + restricted_slack(52)))
+    for tick in range(3):
+        assert sampler.sample(tick).tasks.tasks == 52 + restricted_slack(52)
+    # Far short on one sample, then not: a burst of forks during a scan, not a hidden /proc.
+    # A sample whose cgroup count could not be read confirms nothing either.
+    for tick, count in enumerate(["90", "52", "90", "40", "90", "", "90"], start=3):
+        set_pids_current(tmp_path, count)
+        assert sampler.sample(tick).tasks.tasks == (int(count) if count else 52)
+    assert [report["event"] for report in reports] == ["source_malformed"]
+
+
+def test_without_a_readable_pids_cgroup_tasks_is_the_sum_over_proc(tmp_path):
+    sampler, reports = dyno_copy(tmp_path)
+    (tmp_path / "dyno/cgroup/pids/dyno/pids.current").unlink()
+    sample = sampler.sample(0)
+    assert sample.tasks == Tasks(tasks=52, processes=7, threads=52, zombies=4, limit=256)
+    assert reports == []
+
+
+def test_an_empty_proc_root_leaves_every_task_count_out_and_says_so_once(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    reports = Reports()
+    sampler = Sampler(str(empty), str(tmp_path), report=reports)
+    for tick in range(3):
+        sample = sampler.sample(tick)
+        assert sample.tasks is None
+        assert sample.zombie_parents == sample.top_threads == sample.top_rss == []
+    assert reports == [{"at": "warn", "event": "proc_empty", "path": str(empty)}]
+
+
+def test_an_empty_proc_root_still_gives_the_cgroup_s_tasks_and_limit(tmp_path):
+    # A container's view: the agent's pids cgroup is the root of the cgroup tree it sees.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    pids = tmp_path / "cgroup/pids"
+    pids.mkdir(parents=True)
+    (pids / "pids.max").write_text("256\n")
+    (pids / "pids.current").write_text("31\n")
+    reports = Reports()
+    sample = Sampler(str(empty), str(tmp_path / "cgroup"), report=reports).sample(0)
+    assert sample.tasks == Tasks(
+        tasks=31, processes=None, threads=None, zombies=None, limit=256, pids_current=31
+    )
+    assert [r["event"] for r in reports] == ["proc_empty"]
 
 
 def test_a_bug_in_one_source_is_reported_once_and_the_others_survive(monkeypatch):
@@ -241,6 +325,18 @@ def test_permission_denied_files_are_reported_once_and_counted_every_time():
     assert first.memory == Memory(quota=536870912)  # memory.stat denied, the limit still read
     assert first.tasks.processes == 5
     assert second.tasks.processes == 5
+    # The pids cgroup still counts the two hidden processes' 47 tasks, and says so once.
+    assert first.tasks.tasks == second.tasks.tasks == 52
+    *errors, restricted = reports
+    assert restricted == {
+        "at": "warn",
+        "event": "proc_restricted",
+        "visible_tasks": 5,
+        "cgroup_tasks": 52,
+        "visible_processes": 5,
+        "path": str(top / "dyno/proc"),
+    }
+    reports = errors
     assert {(r["event"], r["error"]) for r in reports} == {
         ("source_unreadable", "permission denied")
     }
@@ -306,5 +402,7 @@ def test_arbitrary_bytes_in_every_source_file_never_escape_sample(contents):
     for sample in samples:
         assert sample.tasks is not None
         assert sample.tasks.processes >= 5  # the untouched pids are always counted
-    assert all(report["event"] in ("source_malformed", "source_unreadable") for report in reports)
+    # A stat file made unreadable hides its tasks from /proc while the cgroup counts them.
+    events = ("source_malformed", "source_unreadable", "proc_restricted")
+    assert all(report["event"] in events for report in reports)
     assert len(reports) == len({(r["event"], r["path"]) for r in reports}), "each said once"

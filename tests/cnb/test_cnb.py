@@ -17,7 +17,7 @@ import pytest
 import standalone_archive
 import tomllib
 from cnb_lifecycle import LAUNCH_ENV_EXCLUDED, launch, launch_env
-from cnb_support import REPO
+from cnb_support import REPO, Reaper, _is_zombie
 
 FIR_WEB = "web-12a34b56d-e78f9"
 EXEC_D_BUDGET = 0.1  # seconds: exec.d must be done, and fd 3 closed, within this
@@ -72,11 +72,13 @@ def agent_lines(log_path: Path, source: str) -> list[str]:
 
 
 def stat_fields(pid: int) -> list[str]:
-    """stat(5) fields from 1 on, index = field number - 1, split after the last ')'."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    head, _, tail = stat.rpartition(")")
-    pid_field, _, comm = head.partition(" (")
-    return [pid_field, comm, *tail.split()]
+    """stat(5) fields from 1 on, index = field number - 1, split after the last ')'.
+
+    Read as bytes, as the agent reads it: the comm is whatever bytes the process chose."""
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    head, _, tail = stat.rpartition(b")")
+    pid_field, _, comm = head.partition(b" (")
+    return [pid_field.decode(), comm.decode("utf-8", "replace"), *tail.decode().split()]
 
 
 def test_buildpack_toml_is_a_buildpack_api_0_10_descriptor_for_linux_amd64_and_arm64():
@@ -328,3 +330,12 @@ def test_the_reaper_lists_a_child_whose_name_is_not_utf_8(reaper):
     finally:
         named.stdin.close()
         named.wait(timeout=5)
+
+
+def test_the_reaper_reads_the_machine_s_proc_as_bytes(process_with_hostile_name):
+    pid, comm = process_with_hostile_name
+    reaper = Reaper()
+    assert pid in reaper.before, "the named process is this test's own child"
+    assert reaper.orphans() == set()
+    assert not _is_zombie(pid)
+    assert stat_fields(pid)[:3] == [str(pid), comm.decode("utf-8", "replace"), "S"]

@@ -161,8 +161,9 @@ class Cgroups:
     @staticmethod
     def _own_v1_paths() -> dict:
         paths = {}
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, controllers, path = line.split(":", 2)
+        # Bytes, like every read of /proc here: a cgroup's name need not be UTF-8.
+        for line in Path("/proc/self/cgroup").read_bytes().splitlines():
+            _, controllers, path = os.fsdecode(line).split(":", 2)
             for controller in controllers.split(","):
                 paths[controller] = path
         return paths
@@ -245,10 +246,11 @@ def free_uid() -> int:
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
-                status = Path(f"/proc/{pid}/status").read_text()
+                # Bytes: any process of the machine may have a name that is not UTF-8.
+                status = Path(f"/proc/{pid}/status").read_bytes()
             except OSError:
                 continue
-            match = re.search(r"^Uid:\s+(\d+)", status, re.MULTILINE)
+            match = re.search(rb"^Uid:\s+(\d+)", status, re.MULTILINE)
             if match:
                 taken.add(int(match.group(1)))
     while True:
@@ -460,7 +462,7 @@ class Dyno:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                pids = children.read_text().split()
+                pids = children.read_bytes().split()
             except FileNotFoundError:
                 pids = []
             if pids:
@@ -720,7 +722,7 @@ class Dyno:
                 continue
             for tid in tids:
                 try:
-                    children = Path(f"/proc/{pid}/task/{tid}/children").read_text()
+                    children = Path(f"/proc/{pid}/task/{tid}/children").read_bytes()
                 except (FileNotFoundError, ProcessLookupError):
                     continue
                 pending.update(int(child) for child in children.split())
@@ -731,22 +733,25 @@ class Dyno:
         found = []
         for host_pid in sorted(self.member_pids()):
             try:
-                status = Path(f"/proc/{host_pid}/status").read_text()
+                # Bytes, as the agent reads them: a process's name is whatever bytes it set,
+                # and status shows it escaped, so the name comes raw from comm.
+                status = Path(f"/proc/{host_pid}/status").read_bytes()
+                comm = Path(f"/proc/{host_pid}/comm").read_bytes()
                 cmdline = Path(f"/proc/{host_pid}/cmdline").read_bytes()
             except (FileNotFoundError, ProcessLookupError):
                 continue
-            fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
-            ns_pids = fields.get("NSpid", str(host_pid)).split()
-            ns_ppid = _ns_pid(int(fields["PPid"])) if fields.get("PPid") else 0
+            fields = dict(line.split(b":\t", 1) for line in status.splitlines() if b":\t" in line)
+            ns_pids = fields.get(b"NSpid", str(host_pid).encode()).split()
+            ns_ppid = _ns_pid(int(fields[b"PPid"])) if fields.get(b"PPid") else 0
             found.append(
                 Process(
                     host_pid=host_pid,
                     pid=int(ns_pids[-1]),
                     ppid=ns_ppid,
-                    state=fields["State"].split()[0],
-                    comm=fields["Name"],
+                    state=fields[b"State"].split()[0].decode("ascii"),
+                    comm=comm.removesuffix(b"\n").decode("utf-8", "replace"),
                     cmdline=cmdline.replace(b"\0", b" ").decode("utf-8", "replace").strip(),
-                    threads=int(fields["Threads"]),
+                    threads=int(fields[b"Threads"]),
                 )
             )
         return found
@@ -826,16 +831,17 @@ class Dyno:
 
     def census(self) -> dict:
         """Count processes, threads, zombies and tasks from inside the dyno's namespace,
-        independently of the agent: one pass over the dyno's /proc, leaving itself out."""
+        independently of the agent: one pass over the dyno's /proc, leaving itself out, reading
+        each stat as bytes (a comm need not be UTF-8) and splitting it after the last ')'."""
         script = (
             "import json,os\n"
             "me=os.getpid();c={'processes':0,'threads':0,'zombies':0}\n"
             "for p in os.listdir('/proc'):\n"
             " if not p.isdigit() or int(p)==me: continue\n"
-            " try: s=open('/proc/'+p+'/stat').read()\n"
+            " try: s=open('/proc/'+p+'/stat','rb').read()\n"
             " except OSError: continue\n"
-            " f=s[s.rindex(')')+2:].split()\n"
-            " c['processes']+=1;c['threads']+=int(f[17]);c['zombies']+=f[0]=='Z'\n"
+            " f=s[s.rindex(b')')+2:].split()\n"
+            " c['processes']+=1;c['threads']+=int(f[17]);c['zombies']+=f[0]==b'Z'\n"
             "c['tasks']=c['threads'];print(json.dumps(c))\n"
         )
         result = subprocess.run(
@@ -850,11 +856,11 @@ class Dyno:
 
 def _ns_pid(host_pid: int) -> int:
     try:
-        status = Path(f"/proc/{host_pid}/status").read_text()
+        status = Path(f"/proc/{host_pid}/status").read_bytes()
     except (FileNotFoundError, ProcessLookupError):
         return 0
     for line in status.splitlines():
-        if line.startswith("NSpid:"):
+        if line.startswith(b"NSpid:"):
             pids = line.split()[1:]
             # A parent outside the dyno's namespace (unshare, nsenter) shows as 0 inside.
             return int(pids[-1]) if len(pids) > 1 else 0
@@ -874,12 +880,10 @@ _LOGFMT = re.compile(r'([^\s=]+)=("(?:[^"\\]|\\.)*"|\S*)')
 
 
 def logfmt(text: str) -> dict:
-    """key=value pairs of one logfmt line; quoted values unquoted."""
-    pairs = {}
-    for key, raw in _LOGFMT.findall(text):
-        quoted = raw.startswith('"')
-        pairs[key] = re.sub(r"\\(.)", r"\1", raw[1:-1]) if quoted else raw
-    return pairs
+    """key=value pairs of one logfmt line; a quoted value is a JSON string (see the README)."""
+    return {
+        key: json.loads(raw) if raw.startswith('"') else raw for key, raw in _LOGFMT.findall(text)
+    }
 
 
 def metric_lines(lines: Sequence[LogLine], metric: str, prefix: str = "dynostat.") -> list:

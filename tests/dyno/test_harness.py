@@ -144,10 +144,18 @@ def test_exec_sessions_run_inside_the_dyno_as_its_user_without_config_vars(boot)
 
 def _uid_of(pid: str) -> int | None:
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
+        status = Path(f"/proc/{pid}/status").read_bytes()
     except OSError:
         return None
     for line in status.splitlines():
-        if line.startswith("Uid:"):
+        if line.startswith(b"Uid:"):
             return int(line.split()[1])
     return None
+
+
+def test_the_harness_reads_the_machine_s_proc_as_bytes(process_with_hostile_name):
+    pid, _ = process_with_hostile_name
+    uid = harness.free_uid()
+    assert uid not in (0, os.getuid(), _uid_of(str(pid)))
+    assert _uid_of(str(pid)) == os.getuid()
+    assert harness._ns_pid(pid) == 0, "a process of the machine's own PID namespace"

@@ -18,10 +18,10 @@ from scenario import INTERVAL
 
 def _start_time(host_pid: int) -> str | None:
     try:
-        stat = Path(f"/proc/{host_pid}/stat").read_text()
+        stat = Path(f"/proc/{host_pid}/stat").read_bytes()
     except (FileNotFoundError, ProcessLookupError):
         return None
-    return stat[stat.rindex(")") + 2 :].split()[19]
+    return stat[stat.rindex(b")") + 2 :].split()[19].decode()
 
 
 def test_on_sigterm_the_agent_prints_its_last_sample_and_is_gone_within_a_second(boot):

@@ -33,8 +33,8 @@ def agent_state(state_dir: str, deadline: float) -> dict:
 
 
 def parent_of(pid: int) -> int:
-    with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
-        return int(stat.read().rsplit(")", 1)[1].split()[1])
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        return int(stat.read().rsplit(b")", 1)[1].split()[1])
 
 
 def main() -> None:

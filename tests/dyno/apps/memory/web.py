@@ -15,9 +15,9 @@ STEP = 1024 * 1024
 
 
 def memory_cgroup() -> str:
-    with open("/proc/self/cgroup") as cgroups:
+    with open("/proc/self/cgroup", "rb") as cgroups:
         for line in cgroups:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
+            _, controllers, path = os.fsdecode(line.rstrip(b"\n")).split(":", 2)
             if "memory" in controllers.split(","):
                 return "/sys/fs/cgroup/memory" + path
             if controllers == "":
