@@ -189,21 +189,37 @@ def culprit_comm(comm: str) -> str:
 CULPRIT_SEPARATORS = ",:"
 
 
-def _drop_one_entry(groups: list[CulpritGroup]) -> bool:
-    """Shorten the longest culprit list by its last (smallest) entry; False when all empty."""
-    longest = max(groups, key=lambda group: len(group[2]))
-    if not longest[2]:
-        return False
-    longest[2].pop()
-    return True
+def _fit(groups: list[CulpritGroup], sizes: list[list[int]], fixed: int, budget: int) -> None:
+    """Drop entries until the line fits ``budget`` bytes: each time the last (smallest) entry
+    of the longest list. ``sizes[i][j]`` is what entry j of group i adds to the line, and
+    ``fixed`` what the line costs without any entry."""
+    total = fixed + sum(sum(group_sizes) for group_sizes in sizes)
+    while total > budget:
+        index = max(range(len(groups)), key=lambda i: len(groups[i][2]))
+        if not groups[index][2]:
+            return
+        groups[index][2].pop()
+        total -= sizes[index].pop()
+
+
+def _fitting(line: str) -> str | None:
+    """The line when it fits in one atomic write with its newline (see logwriter), else None."""
+    return line if len(line.encode("utf-8")) < MAX_LINE_BYTES else None
+
+
+# The dyno's name and id start every line; names Heroku gives are far shorter than this, and
+# cutting them keeps room on every line for what follows, whatever the environment holds.
+MAX_NAME_CHARS = 64
+# An event line that would not fit is printed again with its text fields cut to this.
+SHORT_TEXT_CHARS = 40
 
 
 class Formatter:
     """Turns samples and events into lines for one agent (its source, dyno, format, prefix)."""
 
     def __init__(self, source: str, dyno: str, fmt: str = "logfmt", prefix: str = "dynostat."):
-        self.source = plain_text(source)
-        self.dyno = plain_text(dyno)
+        self.source = logfmt.clip(plain_text(source), MAX_NAME_CHARS)
+        self.dyno = logfmt.clip(plain_text(dyno), MAX_NAME_CHARS)
         self.fmt = fmt
         self.prefix = prefix
         self._head = logfmt.line({"source": self.source, "dyno": self.dyno})
@@ -226,23 +242,21 @@ class Formatter:
         return lines
 
     def _culprits_logfmt(self, groups: list[CulpritGroup]) -> str | None:
-        while groups:
-            parts = [
-                logfmt.pair(
-                    f"top#{name}",
-                    ",".join(
-                        f"{c.pid}/{culprit_comm(c.comm)}:{value.logfmt()}" for c, value in entries
-                    ),
-                )
-                for name, _, entries in groups
-                if entries
-            ]
-            if not parts:
-                return None
-            text = f"{self._head} {' '.join(parts)}"
-            if len(text.encode("utf-8")) < MAX_LINE_BYTES or not _drop_one_entry(groups):
-                return text
-        return None
+        entries = [
+            [f"{c.pid}/{culprit_comm(c.comm)}:{value.logfmt()}" for c, value in group[2]]
+            for group in groups
+        ]
+        # What each entry adds to the line once its list is quoted (a comma and its escaped
+        # bytes), and what each list costs without entries (" top#name=" and the quotes).
+        sizes = [[len(logfmt.escape(entry).encode()) + 1 for entry in group] for group in entries]
+        fixed = len(self._head.encode()) + sum(len(f' top#{name}=""') - 1 for name, _, _ in groups)
+        _fit(groups, sizes, fixed, MAX_LINE_BYTES - 1)
+        parts = [
+            logfmt.pair(f"top#{name}", ",".join(rendered[: len(group_entries)]))
+            for (name, _, group_entries), rendered in zip(groups, entries)
+            if group_entries
+        ]
+        return _fitting(f"{self._head} {' '.join(parts)}") if parts else None
 
     def _sample_json(self, sample: Sample) -> str:
         values: dict[str, Number] = {}
@@ -252,54 +266,73 @@ class Formatter:
                 values[self.prefix + name] = quantity.number()
                 if quantity.unit:
                     units[self.prefix + name] = quantity.unit
+        document: dict[str, object] = {
+            "source": self.source,
+            "dyno": self.dyno,
+            "time": round(sample.wall_time, 3),
+            "sample": values,
+            "units": units,
+        }
         groups = culprit_groups(sample)
-        while True:
-            top = {
-                name: [
-                    {"pid": c.pid, "comm": plain_text(c.comm), key: value.number()}
-                    for c, value in entries
-                ]
-                for name, key, entries in groups
-                if entries
-            }
-            document: dict[str, object] = {
-                "source": self.source,
-                "dyno": self.dyno,
-                "time": round(sample.wall_time, 3),
-                "sample": values,
-                "units": units,
-            }
-            if top:
-                document["top"] = top
+        entries = [
+            [{"pid": c.pid, "comm": plain_text(c.comm), key: value.number()} for c, value in group]
+            for _, key, group in groups
+        ]
+        sizes = [[len(_dumps(entry)) + 1 for entry in group] for group in entries]
+        fixed = (
+            len(_dumps(document)) + len(',"top":{}') + sum(len(f'"{n}":[],') for n, _, _ in groups)
+        )
+        _fit(groups, sizes, fixed, MAX_LINE_BYTES - 1)
+        top = {
+            name: rendered[: len(group_entries)]
+            for (name, _, group_entries), rendered in zip(groups, entries)
+            if group_entries
+        }
+        if top:
+            document["top"] = top
+        text = _fitting(_dumps(document))
+        if text is None:  # cannot happen with the budget above; never print a torn line
+            document.pop("top", None)
             text = _dumps(document)
-            if len(text) < MAX_LINE_BYTES or not groups or not _drop_one_entry(groups):
-                return text
+        return text
 
     # -- events ----------------------------------------------------------------------------
 
     def event_line(self, fields: Mapping[str, object]) -> str:
         """A warning or error (``at=warn``/``at=error``, ``event=...``) as one line."""
+        line = self._event_line(fields, logfmt.MAX_TEXT_CHARS)
+        if len(line.encode("utf-8")) >= MAX_LINE_BYTES:
+            # Many long text fields, each full of escapes: cut them shorter so the line still
+            # goes out whole.
+            line = self._event_line(fields, SHORT_TEXT_CHARS)
+        if len(line.encode("utf-8")) >= MAX_LINE_BYTES:
+            # Still too long: what happened, without the details.
+            short = {key: fields[key] for key in ("at", "event") if key in fields}
+            line = self._event_line({**short, "truncated": True}, SHORT_TEXT_CHARS)
+        return line
+
+    def _event_line(self, fields: Mapping[str, object], text_chars: int) -> str:
         if self.fmt == "json":
             document: dict[str, object] = {"source": self.source, "dyno": self.dyno}
             for key, value in fields.items():
-                document[key] = _json_value(value)
+                document[key] = _json_value(value, text_chars)
             return _dumps(document)
         parts = [self._head]
         for key, value in fields.items():
             if isinstance(value, Quantity):
                 parts.append(f"{key}={value.logfmt()}")
             elif isinstance(value, str):
-                parts.append(logfmt.pair(key, logfmt.clip(plain_text(value))))
+                parts.append(logfmt.pair(key, logfmt.clip(plain_text(value), text_chars)))
             else:
                 parts.append(logfmt.pair(key, plain_text(logfmt.render(value))))
         return " ".join(parts)
 
 
-def _json_value(value: object) -> object:
+def _json_value(value: object, text_chars: int) -> object:
     if isinstance(value, Quantity):
         return value.number()
     if isinstance(value, str):
-        return logfmt.clip(plain_text(value))
+        return logfmt.clip(plain_text(value), text_chars)
     if isinstance(value, (bool, int, float)) or value is None:
         return value
     return plain_text(str(value))

@@ -436,3 +436,45 @@ def _strings(document: object) -> list[str]:
 
 def test_the_readme_decoder_is_four_lines():
     assert len(readme_decoder.decoder_source().splitlines()) == 4
+
+
+HOSTILE_NAMES = st.text(st.characters(), min_size=0, max_size=20_000) | st.sampled_from(
+    ["\U0001f600" * 5000, "\x01" * 5000, '"\\' * 5000]
+)
+
+
+@given(
+    names=st.tuples(HOSTILE_NAMES, HOSTILE_NAMES),
+    comm=st.text(max_size=64),
+    texts=st.tuples(HOSTILE_NAMES, HOSTILE_NAMES),
+    fmt=st.sampled_from(["logfmt", "json"]),
+)
+def test_no_line_is_ever_longer_than_one_atomic_pipe_write(names, comm, texts, fmt):
+    """Whatever the dyno's names, comms and error texts, every line (newline included) fits in
+    PIPE_BUF, so the log writer never has to drop it for its size or tear it."""
+    many = [Culprit(4194304 - i, comm, 10**12 - i) for i in range(20)]
+    sample = Sample(
+        wall_time=1e9,
+        load=LoadAvg(1.0, 2.0, 3.0),
+        memory=Memory(rss=2**60, cache=2**60, swap=2**60, pgpgin=2**63, pgpgout=2**63, quota=2**62),
+        tasks=Tasks(tasks=2**22, processes=2**22, threads=2**22, zombies=2**22, limit=2**22),
+        zombie_parents=many,
+        top_threads=many,
+        top_rss=many,
+        agent_rss=2**40,
+        agent_cpu_ms=1e6,
+        push_dropped=2**40,
+    )
+    (source, dyno), (reason, path) = names, texts
+    formatter = Formatter(source, dyno, fmt, prefix="p" * 64)
+    lines = formatter.sample_lines(sample)
+    lines.append(
+        formatter.event_line(
+            {"at": "error", "event": "source_malformed", "path": path, "error": reason,
+             "comm": comm, "reason": reason, "extra": path, "more": reason}
+        )
+    )  # fmt: skip
+    for line in lines:
+        assert len((line + "\n").encode("utf-8")) <= logfmt.MAX_LINE_BYTES
+        if fmt == "json":
+            json.loads(line)
