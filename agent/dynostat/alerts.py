@@ -21,65 +21,19 @@ from __future__ import annotations
 
 import time
 
-from dynostat.output import Quantity, megabytes
+from dynostat.output import megabytes
+from dynostat.ratelimit import WARN_EVERY_S, RateLimiter
 from dynostat.sample import Culprit, Sample
 
 TYPE_CHECKING = False  # collections costs memory at run time; only type checkers read these
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable
+    from collections.abc import Callable
 
-WARN_EVERY_S = 60.0
+    from dynostat.records import Fields
 
 # Three rises in a row is past what a pool warming up or a burst of requests does, and early
 # enough that a leak adding one zombie a minute is named within minutes, not hours.
 RISES_TO_WARN = 3
-
-Fields = dict[str, object]
-
-
-class RateLimiter:
-    """Lets one thing through per key per ``every`` seconds, and counts what it held back.
-
-    Keys older than ``every`` are forgotten on each call, and at most ``max_keys`` are kept
-    (oldest dropped first), so a key that changes on every call cannot grow the state.
-    """
-
-    def __init__(self, every: float = WARN_EVERY_S, max_keys: int = 256):
-        self.every = every
-        self.max_keys = max_keys
-        # key -> [monotonic time it last went through, how many were held back since]
-        # A plain dict keeps insertion order, which is all the oldest-first pruning needs.
-        self._last: dict[Hashable, list[float]] = {}
-
-    def allow(self, key: Hashable, now: float) -> tuple[bool, int]:
-        """(whether to let this one through, how many of this key were held back before it).
-
-        The count lets a repeating message say ``repeated=N`` when it next goes through.
-        """
-        entry = self._last.get(key)
-        held_back = 0
-        if entry is not None:
-            if now - entry[0] < self.every:
-                entry[1] += 1
-                return False, 0
-            held_back = int(entry[1])
-            del self._last[key]
-        self._prune(now)
-        self._last[key] = [now, 0]
-        while len(self._last) > self.max_keys:
-            del self._last[next(iter(self._last))]
-        return True, held_back
-
-    def _prune(self, now: float) -> None:
-        # Entries are in the order they went through, so the expired ones are at the front.
-        while self._last:
-            key, entry = next(iter(self._last.items()))
-            if now - entry[0] < self.every:
-                break
-            del self._last[key]
-
-    def __len__(self) -> int:
-        return len(self._last)
 
 
 class _Streak:
@@ -268,32 +222,11 @@ class Alerts:
 
 
 def _per_process_counts(sample: Sample):
-    """({parent pid: (zombies, comm)}, {pid: (threads, comm)} for multi-threaded processes).
-
-    From the full process list when the sampler gave one, else from its top-N lists.
-    """
-    zombie_counts: dict[int, tuple[int, str]] = {}
-    thread_counts: dict[int, tuple[int, str]] = {}
-    if not sample.processes:
-        for culprit in sample.zombie_parents:
-            zombie_counts[culprit.pid] = (culprit.count, culprit.comm)
-        for culprit in sample.top_threads:
-            if culprit.count > 1:
-                thread_counts[culprit.pid] = (culprit.count, culprit.comm)
-        return zombie_counts, thread_counts
-
-    zombies_by_parent: dict[int, int] = {}
-    for process in sample.processes:
-        if process.state == "Z":
-            zombies_by_parent[process.ppid] = zombies_by_parent.get(process.ppid, 0) + 1
-        elif process.threads > 1:
-            thread_counts[process.pid] = (process.threads, process.comm)
-    if zombies_by_parent:
-        for process in sample.processes:
-            count = zombies_by_parent.get(process.pid)
-            if count is not None:
-                zombie_counts[process.pid] = (count, process.comm)
+    """({parent pid: (zombies, comm)}, {pid: (threads, comm)}) from the sample's top-N lists:
+    the processes the scan ranked, which are the ones a warning can name."""
+    zombie_counts = {c.pid: (c.count, c.comm) for c in sample.zombie_parents}
+    thread_counts = {c.pid: (c.count, c.comm) for c in sample.top_threads if c.count > 1}
     return zombie_counts, thread_counts
 
 
-__all__ = ["WARN_EVERY_S", "Alerts", "Quantity", "RateLimiter", "RiseTracker"]
+__all__ = ["Alerts", "RiseTracker"]

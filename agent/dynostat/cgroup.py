@@ -132,20 +132,17 @@ class CgroupReader:
                 self.pids_dir = candidate
                 break
 
-    def _value(self, path: str, parse: Parse) -> Any:
-        return self._read(path, parse)
-
     def memory(self) -> Memory | None:
         """The memory cgroup's usage and quota; None when there is no memory cgroup at all."""
         if self.memory_dir is None:
             return None
-        stat = self._value(self.memory_dir + "/memory.stat", parse_flat_keyed) or {}
+        stat = self._read(self.memory_dir + "/memory.stat", parse_flat_keyed) or {}
         if self.version == 2:
             memory = Memory(
                 rss=stat.get("anon"),
                 cache=stat.get("file"),
-                swap=self._value(self.memory_dir + "/memory.swap.current", parse_count),
-                quota=self._value(self.memory_dir + "/memory.max", parse_limit),
+                swap=self._read(self.memory_dir + "/memory.swap.current", parse_count),
+                quota=self._read(self.memory_dir + "/memory.max", parse_limit),
             )
         else:
             # total_* include the child cgroups; a cgroup without children may only have
@@ -160,7 +157,7 @@ class CgroupReader:
                 swap=pick("swap"),
                 pgpgin=pick("pgpgin"),
                 pgpgout=pick("pgpgout"),
-                quota=self._value(self.memory_dir + "/memory.limit_in_bytes", parse_limit),
+                quota=self._read(self.memory_dir + "/memory.limit_in_bytes", parse_limit),
             )
         if memory == Memory():
             return None  # the cgroup exists but nothing in it could be read
@@ -171,6 +168,6 @@ class CgroupReader:
         if self.pids_dir is None:
             return None, None
         return (
-            self._value(self.pids_dir + "/pids.max", parse_limit),
-            self._value(self.pids_dir + "/pids.current", parse_count),
+            self._read(self.pids_dir + "/pids.max", parse_limit),
+            self._read(self.pids_dir + "/pids.current", parse_count),
         )

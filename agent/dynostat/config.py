@@ -16,6 +16,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from dynostat.records import Fields
+
 DEFAULT_INTERVAL = 20.0
 MIN_INTERVAL = 1.0
 MAX_INTERVAL = 3600.0
@@ -44,8 +46,6 @@ MAX_PREFIX_CHARS = 64
 
 # How much of a bad value an error line shows: enough to recognise a typo.
 _SHOWN_VALUE_CHARS = 100
-
-Fields = dict[str, object]
 
 
 # Field -> default. A namedtuple rather than a dataclass: dataclasses (with inspect, ast,

@@ -10,11 +10,12 @@ from __future__ import annotations
 import heapq
 import os
 import resource
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .sample import Culprit, LoadAvg, Memory, Sample, Tasks
 
-Report = Callable[[dict[str, Any]], None]
+if TYPE_CHECKING:
+    from .records import Report
 
 
 class FallbackSampler:

@@ -26,6 +26,8 @@ import os
 import select
 import time
 
+from dynostat.ratelimit import WARN_EVERY_S, RateLimiter
+
 # POSIX guarantees a write of at most PIPE_BUF bytes to a pipe is atomic; Linux's is 4096.
 PIPE_BUF = 4096
 # How long the last lines after a stop request may wait for a stalled reader: well inside the
@@ -33,7 +35,6 @@ PIPE_BUF = 4096
 FINAL_WAIT_S = 0.5
 # Lines written outside the loop's schedule (start-up errors) wait at most this long.
 DEFAULT_WAIT_S = 1.0
-BACKPRESSURE_EVERY_S = 60.0
 # A wait on a stalled reader looks for a stop request this often.
 POLL_SLICE_MS = 50
 
@@ -75,7 +76,7 @@ class LineWriter:
         # Not yet reported: lines dropped, and samples the schedule skipped.
         self.dropped_lines = 0
         self.skipped_samples = 0
-        self._last_report = -BACKPRESSURE_EVERY_S
+        self._limiter = RateLimiter(WARN_EVERY_S)
         self._poll = select.poll()
         self._poll.register(fd, select.POLLOUT)
         self._stop_at: float | None = None
@@ -117,7 +118,7 @@ class LineWriter:
 
     def _report_backpressure(self, deadline: float) -> None:
         now = self.clock()
-        if now - self._last_report < BACKPRESSURE_EVERY_S:
+        if not self._limiter.due("log_backpressure", now):
             return
         line = self.event_line(
             {
@@ -129,7 +130,7 @@ class LineWriter:
         )
         if self._write_line(line, deadline):
             self.dropped_lines = self.skipped_samples = 0
-            self._last_report = now
+            self._limiter.allow("log_backpressure", now)
 
     def _write_line(self, line: str, deadline: float) -> bool:
         data = (line + "\n").encode("utf-8", "backslashreplace")

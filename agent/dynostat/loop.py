@@ -26,15 +26,18 @@ import select
 import time
 
 from dynostat import logfmt
-from dynostat.alerts import WARN_EVERY_S, Alerts, RateLimiter
+from dynostat.alerts import Alerts
 from dynostat.logwriter import LineWriter, OutputClosed
 from dynostat.output import Formatter
+from dynostat.ratelimit import WARN_EVERY_S, RateLimiter
 from dynostat.sample import Sample
 from dynostat.selfcost import SelfCost
 
 TYPE_CHECKING = False  # collections costs memory at run time; only type checkers read these
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Hashable, Mapping
+
+    from dynostat.records import Fields
 
 # The C module under ``signal``: the same functions and constants, without the IntEnum
 # wrappers whose enum import costs the agent about 1.1 MB of its 10 MB budget.
@@ -42,8 +45,6 @@ try:
     import _signal as signal
 except ImportError:  # an interpreter without CPython's private module
     import signal  # type: ignore[no-redef]
-
-Fields = dict[str, object]
 
 
 class StopRequested(BaseException):
@@ -205,8 +206,10 @@ def _plain_sleep(seconds: float) -> bool:
 class Reporter:
     """Prints event lines (warnings, errors) for the loop, the sources and the sinks.
 
-    Identical lines are rate-limited: an error that repeats every tick prints once per
-    ``WARN_EVERY_S``, and the next time it prints it says ``repeated=N``.
+    Every line goes through one RateLimiter: by default identical lines print once per
+    ``WARN_EVERY_S``, and the next time one prints it says ``repeated=N``. A caller may name
+    the ``key`` lines are counted under (one kind of failure whatever its details) and the
+    period ``every`` (``ONCE``: never again).
     """
 
     def __init__(
@@ -220,16 +223,21 @@ class Reporter:
         self.clock = clock
         self.limiter = RateLimiter(every=WARN_EVERY_S)
 
-    def __call__(self, fields: Mapping[str, object]) -> None:
+    def __call__(
+        self, fields: Mapping[str, object], key: Hashable = None, every: float | None = None
+    ) -> None:
         line_fields: Fields = dict(fields)
         line = self.formatter.event_line(line_fields)
-        allowed, held_back = self.limiter.allow(line, self.clock())
+        allowed, held_back = self.limiter.allow(line if key is None else key, self.clock(), every)
         if not allowed:
             return
         if held_back:
             line_fields["repeated"] = held_back
-            line = self.formatter.event_line(line_fields)
-        self.writer.write([line])
+        self.emit(line_fields)
+
+    def emit(self, fields: Fields) -> None:
+        """Print one event line that the rate limiter let through."""
+        self.writer.write([self.formatter.event_line(fields)])
 
 
 class Agent:

@@ -3,10 +3,9 @@
 The scan is the agent's hot path: one ``os.open``/``os.read`` per pid, bytes parsed after the
 last ``)`` (``comm`` may itself hold spaces and parentheses) into a plain tuple that is dropped
 at once unless it ranks among the culprits, so a tick's memory does not grow with the number
-of processes. Process objects are only built on request: a frozen dataclass per pid costs
-about 1 µs, a sixth of what the kernel needs to produce the stat line. ``cmdline`` and
-``environ`` are never opened: they hold the app's secrets, and ``comm`` names a process well
-enough.
+of processes and no object is built per pid (one would cost about 1 µs, a sixth of what the
+kernel needs to produce the stat line). ``cmdline`` and ``environ`` are never opened: they
+hold the app's secrets, and ``comm`` names a process well enough.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import heapq
 import math
 import os
 
-from .sample import Culprit, Process
+from .sample import Culprit
 
 # Field indexes counted from the first field after the last ')', i.e. proc(5)'s field
 # number minus 3, since (1) pid and (2) comm come before it.
@@ -117,23 +116,6 @@ def decode_comm(comm: bytes) -> str:
     return comm[:MAX_COMM_BYTES].decode("utf-8", "replace")
 
 
-def row_to_process(row: StatRow, page_size: int = PAGE_SIZE) -> Process:
-    pid, ppid, comm, state, threads, rss_pages = row
-    return Process(
-        pid=pid,
-        ppid=ppid,
-        comm=decode_comm(comm),
-        state=state.decode("ascii", "replace"),
-        threads=threads,
-        rss_bytes=rss_pages * page_size,
-    )
-
-
-def parse_stat(data: bytes, page_size: int = PAGE_SIZE) -> Process:
-    """Parse the bytes of one ``<proc>/<pid>/stat``; raise MalformedError when malformed."""
-    return row_to_process(parse_stat_row(data), page_size)
-
-
 class Ranking:
     """The ``size`` largest counts offered, with their rows: O(size) memory however many
     processes there are. Ties go to the process offered first (the lower pid in a scan)."""
@@ -145,7 +127,7 @@ class Ranking:
         self.minimum = minimum  # counts below this are never ranked (1 thread, 0 rss)
         self.heap: list[tuple[int, int, StatRow]] = []
 
-    def cut(self) -> float:
+    def threshold(self) -> float:
         """The smallest count that could still get in; the scan skips the rest cheaply."""
         if self.size == 0:
             return math.inf
@@ -159,7 +141,7 @@ class Ranking:
             heapq.heappush(self.heap, entry)
         else:
             heapq.heappushpop(self.heap, entry)
-        return self.cut()
+        return self.threshold()
 
     def culprits(self, scale: int = 1) -> list[Culprit]:
         """Largest first, each count multiplied by ``scale`` (the page size for rss)."""
@@ -176,37 +158,30 @@ class ProcessTable:
         "most_rss",
         "most_threads",
         "processes",
-        "rows",
         "threads",
         "zombie_counts",
         "zombies",
     )
 
-    def __init__(self, top: int, keep_rows: bool) -> None:
+    def __init__(self, top: int) -> None:
         self.processes = 0
         self.threads = 0  # sum of num_threads: a zombie counts 1, as in the pids cgroup
         self.zombies = 0
         self.zombie_counts: dict[int, int] = {}  # ppid -> zombies it has not waited for
         self.most_threads = Ranking(top, minimum=2)
         self.most_rss = Ranking(top, minimum=1)
-        # Every row is kept only on request: the rest of the table does not grow with the
-        # number of processes, which on a Performance dyno may be tens of thousands.
-        self.rows: list[StatRow] | None = [] if keep_rows else None
 
 
-def scan_processes(
-    proc_root: str, on_error: OnError, top: int = 3, keep_rows: bool = False
-) -> ProcessTable:
+def scan_processes(proc_root: str, on_error: OnError, top: int = 3) -> ProcessTable:
     """Read every ``<proc_root>/<pid>/stat`` once, ranking culprits as it goes.
 
     Per-pid trouble (a vanished pid, EACCES, malformed text) goes to ``on_error(path, error,
     PID_STAT)`` and the pid is left out; listing ``proc_root`` itself may raise OSError.
     """
-    table = ProcessTable(top, keep_rows)
-    keep = table.rows.append if table.rows is not None else None
+    table = ProcessTable(top)
     zombie_counts = table.zombie_counts
     most_threads, most_rss = table.most_threads, table.most_rss
-    threads_cut, rss_cut = most_threads.cut(), most_rss.cut()
+    threads_threshold, rss_threshold = most_threads.threshold(), most_rss.threshold()
     # Local names: this loop runs once per process on every tick.
     open_, read, close, parse = os.open, os.read, os.close, parse_stat_row
     read_only = os.O_RDONLY
@@ -236,12 +211,10 @@ def scan_processes(
                 zombies += 1
                 ppid = row[ROW_PPID]
                 zombie_counts[ppid] = zombie_counts.get(ppid, 0) + 1
-            if count >= threads_cut:
-                threads_cut = most_threads.offer(count, row)
-            if row[ROW_RSS_PAGES] >= rss_cut:
-                rss_cut = most_rss.offer(row[ROW_RSS_PAGES], row)
-            if keep is not None:
-                keep(row)
+            if count >= threads_threshold:
+                threads_threshold = most_threads.offer(count, row)
+            if row[ROW_RSS_PAGES] >= rss_threshold:
+                rss_threshold = most_rss.offer(row[ROW_RSS_PAGES], row)
     table.processes, table.threads, table.zombies = processes, threads, zombies
     return table
 

@@ -7,6 +7,16 @@ budget is 10 MB.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # collections costs memory at run time; only type checkers read these
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    # The fields of one event line, in the order they are printed.
+    Fields = dict[str, object]
+    # report(fields, key=None, every=None): print an event line through the agent's one rate
+    # limiter (see loop.Reporter); what every source, sink and the loop say things through.
+    Report = Callable[..., None]
+
 _REQUIRED = object()
 
 
@@ -47,15 +57,6 @@ class Record:
         values = dict(zip(self.__slots__, self._values()))
         values.update(changes)
         return type(self)(**values)
-
-    def __iter__(self):
-        # Unpacks like the tuple it stands for: ``source, dyno = identify(env)``.
-        return iter(self._values())
-
-    def __reduce__(self) -> tuple:
-        # Rebuilt through __init__, so pickling (tests hand samples across processes) works
-        # for frozen records too.
-        return (type(self), self._values())
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):

@@ -40,18 +40,6 @@ class Memory(Frozen):
         return self.rss + (self.cache or 0) + (self.swap or 0)
 
 
-class Process(Frozen):
-    """One ``<proc>/<pid>/stat`` line, reduced to what the agent uses."""
-
-    __slots__ = ("pid", "ppid", "comm", "state", "threads", "rss_bytes")
-    pid: int
-    ppid: int
-    comm: str
-    state: str  # one letter, 'Z' for a zombie
-    threads: int  # num_threads
-    rss_bytes: int  # rss pages * page size
-
-
 class Tasks(Frozen):
     """What the dyno's task limit counts, and the limit itself.
 
@@ -87,7 +75,6 @@ class Sample(Record):
         "load",
         "memory",
         "tasks",
-        "processes",
         "zombie_parents",
         "top_threads",
         "top_rss",
@@ -99,7 +86,6 @@ class Sample(Record):
         "load": None,
         "memory": None,
         "tasks": None,
-        "processes": [],
         "zombie_parents": [],
         "top_threads": [],
         "top_rss": [],
@@ -111,7 +97,6 @@ class Sample(Record):
     load: LoadAvg | None
     memory: Memory | None
     tasks: Tasks | None
-    processes: list[Process]  # filled only when a caller asks the sampler for every process
     zombie_parents: list[Culprit]  # top N by zombie count
     top_threads: list[Culprit]  # top N by threads
     top_rss: list[Culprit]  # top N by rss bytes

@@ -17,66 +17,54 @@ from . import procfs
 from .cgroup import CgroupReader, parse_self_cgroup
 from .loadavg import parse_loadavg
 from .procfs import PID_STAT, is_vanished, read_file
+from .ratelimit import ONCE
 from .sample import LoadAvg, Memory, Sample, Tasks
 
 # typing costs the agent ~2.4 MB of RSS at import (it pulls in re); the aliases below are
 # only for readers and type checkers, so they never load it at run time.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from typing import Any
 
     from .cgroup import Parse
     from .fallback import FallbackSampler
+    from .records import Report
 
-    Report = Callable[[dict[str, Any]], None]
 
-
-def _ignore_report(fields: dict[str, Any]) -> None:
+def _ignore_report(fields: dict[str, Any], key: object = None, every: float | None = None) -> None:
     """The default report: a Sampler built without an output has nowhere to say things."""
 
 
 class ErrorPolicy:
-    """Decides what each error means, counts it, and reports each kind of trouble once.
+    """Decides what each error means, and reports each kind of trouble once.
 
     ``kind`` groups paths that fail for one reason (PID_STAT for every ``<pid>/stat``), so
-    the set of things already reported stays bounded however many pids come and go.
+    the keys already reported stay bounded however many pids come and go.
     """
 
     def __init__(self, report: Report) -> None:
         self._report = report
-        self._reported: set[tuple[str, str]] = set()
-        self.permission_denied = 0
-        self.malformed = 0
-        self.unreadable = 0
 
     def handle(self, path: str, error: BaseException, kind: str | None = None) -> None:
         if kind == PID_STAT and is_vanished(error):
             return  # the process exited; its absence is the truth, not an error
         if isinstance(error, ValueError):  # MalformedError, or int() of a weird pid name
-            self.malformed += 1
             event, message = "source_malformed", str(error)
         elif isinstance(error, PermissionError):
-            self.permission_denied += 1
             event, message = "source_unreadable", "permission denied"
         elif isinstance(error, OSError):
-            self.unreadable += 1
             event, message = "source_unreadable", error.strerror or type(error).__name__
         else:
-            self.unreadable += 1
             event, message = "source_failed", f"{type(error).__name__}: {error}"
-        key = (event, kind or path)
-        if key in self._reported:
-            return
-        self._reported.add(key)
-        self._report({"at": "error", "event": event, "path": path, "error": message})
+        self._report(
+            {"at": "error", "event": event, "path": path, "error": message},
+            key=(event, kind or path),
+            every=ONCE,
+        )
 
     def say_once(self, key: str, fields: dict[str, Any]) -> None:
         """Report ``fields`` the first time ``key`` comes up, and never again."""
-        if ("say_once", key) in self._reported:
-            return
-        self._reported.add(("say_once", key))
-        self._report(fields)
+        self._report(fields, key=("say_once", key), every=ONCE)
 
     def read(self, path: str, parse: Parse) -> Any:
         """Read and parse one source file; None when it is missing, unreadable or malformed."""
@@ -98,14 +86,10 @@ class Sampler:
         cgroup_root: str = "/sys/fs/cgroup",
         top: int = 3,
         report: Report | None = None,
-        keep_processes: bool = False,
     ) -> None:
         self.proc_root = proc_root.rstrip("/") or "/"
         self.cgroup_root = cgroup_root.rstrip("/") or "/"
         self.top = top
-        # The per-process list costs a Process object per pid per tick; the output and the
-        # warnings only need the culprits, so it is built only when asked for.
-        self.keep_processes = keep_processes
         self.errors = ErrorPolicy(_ignore_report if report is None else report)
         self._cgroup: CgroupReader | None = None
         # Whether the previous sample saw fewer tasks in /proc than in the pids cgroup.
@@ -146,9 +130,7 @@ class Sampler:
     def _fill_tasks(self, sample: Sample) -> None:
         table: procfs.ProcessTable | None = None
         try:
-            table = procfs.scan_processes(
-                self.proc_root, self.errors.handle, self.top, self.keep_processes
-            )
+            table = procfs.scan_processes(self.proc_root, self.errors.handle, self.top)
         except OSError as error:
             self.errors.handle(self.proc_root, error, "proc_listing")
         max_processes = self.errors.read(
@@ -193,8 +175,6 @@ class Sampler:
         sample.zombie_parents = procfs.zombie_parents(
             self.proc_root, table.zombie_counts, self.top, self.errors.handle
         )
-        if table.rows is not None:
-            sample.processes = [procfs.row_to_process(row) for row in table.rows]
 
     def _check_restricted(
         self, table: procfs.ProcessTable | None, cgroup_tasks: int | None

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dynostat.alerts import Alerts, RateLimiter, RiseTracker
+from dynostat.alerts import Alerts, RiseTracker
 from dynostat.output import Formatter
-from dynostat.sample import Culprit, Memory, Process, Sample, Tasks
+from dynostat.sample import Culprit, Memory, Sample, Tasks
 
 MB = 1024 * 1024
 
@@ -135,48 +135,17 @@ def test_a_plateau_after_the_rises_does_not_keep_warning():
     assert found == [False, False, False, True, False, False]
 
 
-def test_threads_rising_from_the_full_process_list_name_the_process():
+def test_threads_rising_name_the_process_from_the_ranked_list():
     alerts = Alerts(clock=Clock())
 
     def with_threads(count):
-        return Sample(
-            wall_time=0.0,
-            processes=[
-                Process(pid=1, ppid=0, comm="bash", state="S", threads=1, rss_bytes=MB),
-                Process(pid=8, ppid=1, comm="java", state="S", threads=count, rss_bytes=MB),
-            ],
-        )
+        return Sample(wall_time=0.0, top_threads=[Culprit(8, "java", count), Culprit(1, "bash", 1)])
 
     found = [alerts.check(with_threads(count)) for count in (10, 11, 12, 20)]
     assert found[:3] == [[], [], []]
     assert lines(found[3]) == [
         "source=web.1 dyno=d at=warn event=threads_rising threads=20 from=10 rises=3 pid=8"
         " comm=java"
-    ]
-
-
-def test_zombie_parents_are_counted_from_the_full_process_list_when_there_is_one():
-    alerts = Alerts(clock=Clock())
-
-    def with_zombies(count):
-        parent = Process(pid=40, ppid=1, comm="unicorn", state="S", threads=1, rss_bytes=MB)
-        dead = [
-            Process(pid=100 + i, ppid=40, comm="sh", state="Z", threads=1, rss_bytes=0)
-            for i in range(count)
-        ]
-        return Sample(wall_time=0.0, processes=[parent, *dead])
-
-    found = [alerts.check(with_zombies(count)) for count in (1, 2, 3, 4)]
-    assert found[3] == [
-        {
-            "at": "warn",
-            "event": "zombies_rising",
-            "zombies": 4,
-            "from": 1,
-            "rises": 3,
-            "pid": 40,
-            "comm": "unicorn",
-        }
     ]
 
 
@@ -234,19 +203,3 @@ def test_growing_swap_warns_and_steady_swap_does_not():
         " comm=node rss=99.00MB"
     ]
     assert alerts.check(memory_sample(100 * MB, 512 * MB, swap=8 * MB)) == []
-
-
-# -- the rate limiter itself --------------------------------------------------------------------
-
-
-def test_the_rate_limiter_counts_what_it_held_back_and_forgets_old_keys():
-    limiter = RateLimiter(every=60.0, max_keys=3)
-    assert limiter.allow("a", 0.0) == (True, 0)
-    assert limiter.allow("a", 10.0) == (False, 0)
-    assert limiter.allow("a", 59.9) == (False, 0)
-    assert limiter.allow("a", 60.0) == (True, 2)
-    for key in "bcdef":
-        limiter.allow(key, 61.0)
-    assert len(limiter) == 3  # capped: a key that changes every call cannot grow the state
-    assert limiter.allow("zz", 500.0) == (True, 0)
-    assert len(limiter) == 1  # everything older than a minute was pruned

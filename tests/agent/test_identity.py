@@ -32,10 +32,8 @@ def test_the_process_type_of_classic_and_fir_dyno_names(name, ptype):
 
 
 def test_source_is_the_dyno_name_as_heroku_shows_it():
-    assert tuple(identify({"DYNO": "web.1", "HEROKU_DYNO_ID": "1vac4117-c29f"})) == (
-        "web.1",
-        "1vac4117-c29f",
-    )
+    identity = identify({"DYNO": "web.1", "HEROKU_DYNO_ID": "1vac4117-c29f"})
+    assert (identity.source, identity.dyno) == ("web.1", "1vac4117-c29f")
     assert identify({"DYNO": "web-12a34b56d-e78f9"}).source == "web-12a34b56d-e78f9"
 
 

@@ -13,10 +13,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import psutil
 import pytest
 
+from dynostat import procfs
 from dynostat.fallback import FallbackSampler
 from dynostat.sample import Culprit
 from dynostat.sampler import Sampler
@@ -117,8 +119,23 @@ def population():
         yield spawned
 
 
+def census() -> list[SimpleNamespace]:
+    """Every process in /proc, each read with the agent's own stat parser."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            row = procfs.parse_stat_row(Path(f"/proc/{entry.name}/stat").read_bytes())
+        except (OSError, procfs.MalformedError):
+            continue  # it exited meanwhile
+        pid, ppid, _, state, threads, _ = row
+        found.append(SimpleNamespace(pid=pid, ppid=ppid, state=state.decode(), threads=threads))
+    return found
+
+
 def subtree(processes, root: int) -> list:
-    """The processes descending from ``root``, found from the Sampler's own ppid links."""
+    """The processes descending from ``root``, found from their ppid links."""
     by_parent: dict = {}
     for process in processes:
         by_parent.setdefault(process.ppid, []).append(process)
@@ -130,19 +147,30 @@ def subtree(processes, root: int) -> list:
     return found
 
 
-def psutil_subtree() -> dict:
+def population_of(processes, *roots) -> list:
+    """The population's processes: its two roots and everything descending from them (other
+    children of the test process, a session's Pushgateway say, are not part of it)."""
+    found = [p for p in processes if p.pid in {root.pid for root in roots}]
+    for root in roots:
+        found.extend(subtree(processes, root.pid))
+    return found
+
+
+def psutil_subtree(*roots) -> dict:
     result = {}
-    for child in psutil.Process().children(recursive=True):
-        with child.oneshot():
-            result[child.pid] = (child.status(), child.num_threads(), child.ppid())
+    for root in roots:
+        process = psutil.Process(root.pid)
+        for member in [process, *process.children(recursive=True)]:
+            with member.oneshot():
+                result[member.pid] = (member.status(), member.num_threads(), member.ppid())
     return result
 
 
 def test_sampler_counts_the_populations_zombies_and_threads_like_psutil(population):
     maker, threaded = population
-    sample = Sampler(top=50, keep_processes=True).sample(time.time())
-    ours = subtree(sample.processes, os.getpid())
-    oracle = psutil_subtree()
+    sample = Sampler(top=50).sample(time.time())
+    ours = population_of(census(), maker, threaded)
+    oracle = psutil_subtree(maker, threaded)
     assert {p.pid for p in ours} == set(oracle)
     for process in ours:
         status, threads, ppid = oracle[process.pid]
@@ -189,9 +217,8 @@ def pids_cgroup():
 def test_tasks_count_what_the_pids_cgroup_counts_zombies_included(pids_cgroup):
     """The dyno limit is the pids cgroup: a zombie holds its pid until it is reaped, so it
     counts one task. The Sampler's tasks for the population must equal pids.current."""
-    with spawn_population(pids_cgroup):
-        sample = Sampler(keep_processes=True).sample(time.time())
-        ours = subtree(sample.processes, os.getpid())
+    with spawn_population(pids_cgroup) as (maker, threaded):
+        ours = population_of(census(), maker, threaded)
         tasks = sum(p.threads for p in ours)
         pids_current = int((pids_cgroup / "pids.current").read_text())
     assert tasks == pids_current == 1 + ZOMBIES + 1 + EXTRA_THREADS

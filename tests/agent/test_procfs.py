@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from dynostat import procfs
 from dynostat.procfs import MalformedError
-from dynostat.sample import Culprit, Process
+from dynostat.sample import Culprit
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -50,31 +51,44 @@ class Recorder:
         self.calls.append((path, type(error), kind))
 
 
-def test_a_real_stat_line_gives_pid_ppid_comm_state_threads_and_rss_in_bytes():
-    process = procfs.parse_stat(REAL_LINE, page_size=4096)
-    assert process == Process(
-        pid=1, ppid=0, comm="process_api", state="S", threads=13, rss_bytes=4062 * 4096
+def parse(data: bytes) -> SimpleNamespace:
+    """A stat line as the scan reads it, with its fields named for the assertions."""
+    pid, ppid, comm, state, threads, rss_pages = procfs.parse_stat_row(data)
+    return SimpleNamespace(
+        pid=pid,
+        ppid=ppid,
+        comm=procfs.decode_comm(comm),
+        state=state.decode("ascii"),
+        threads=threads,
+        rss_pages=rss_pages,
     )
+
+
+def test_a_real_stat_line_gives_pid_ppid_comm_state_threads_and_rss_in_pages():
+    process = parse(REAL_LINE)
+    assert vars(process) == {
+        "pid": 1, "ppid": 0, "comm": "process_api", "state": "S", "threads": 13, "rss_pages": 4062
+    }  # fmt: skip
 
 
 def test_comm_with_spaces_and_parentheses_is_read_up_to_the_last_parenthesis():
     data = (FIXTURES / "comm-with-parens/proc/584/stat").read_bytes()
-    process = procfs.parse_stat(data, page_size=4096)
+    process = parse(data)
     assert process.comm == "((a b ) ( c d) )"
     assert (process.pid, process.ppid, process.state, process.threads) == (584, 1, "R", 3)
-    assert process.rss_bytes == 2048 * 4096
+    assert process.rss_pages == 2048
 
 
 def test_comm_that_mimics_the_following_fields_does_not_shift_them():
     data = (FIXTURES / "comm-with-parens/proc/585/stat").read_bytes()
-    process = procfs.parse_stat(data)
+    process = parse(data)
     assert process.comm == ") Z 1 2 3 ("
     assert (process.state, process.ppid, process.threads) == ("S", 584, 1)
 
 
 def test_comm_bytes_that_are_not_utf8_are_replaced_not_fatal():
     line = REAL_LINE.replace(b"process_api", b"ab\xff\xfecd")
-    assert procfs.parse_stat(line).comm == "ab\ufffd\ufffdcd"
+    assert parse(line).comm == "ab\ufffd\ufffdcd"
 
 
 @pytest.mark.parametrize(
@@ -91,18 +105,18 @@ def test_comm_bytes_that_are_not_utf8_are_replaced_not_fatal():
 )
 def test_malformed_stat_lines_raise_malformed_error_naming_the_text(data):
     with pytest.raises(MalformedError) as raised:
-        procfs.parse_stat(data)
+        procfs.parse_stat_row(data)
     assert repr(data[:10])[2:-1] in str(raised.value)
 
 
 @given(st.binary(max_size=600))
 def test_arbitrary_bytes_either_parse_or_raise_malformed_error(data):
     try:
-        process = procfs.parse_stat(data)
+        row = procfs.parse_stat_row(data)
     except MalformedError:
         return
-    assert isinstance(process, Process)
-    assert len(process.state) == 1
+    assert len(row) == 6
+    assert len(row[procfs.ROW_STATE]) == 1
 
 
 @given(
@@ -114,7 +128,7 @@ def test_any_comm_bytes_round_trip_and_keep_the_fields_after_them(comm, pid, thr
     line = REAL_LINE.replace(b"1 (process_api)", b"%d (%s)" % (pid, comm)).replace(
         b" 13 0 26 ", b" %d 0 26 " % threads
     )
-    process = procfs.parse_stat(line)
+    process = parse(line)
     assert (process.pid, process.threads, process.state) == (pid, threads, "S")
     assert process.comm == comm.decode("utf-8", "replace")
 
@@ -125,13 +139,13 @@ def row(pid: int, ppid: int, comm: str, threads: int, rss: int) -> tuple:
 
 def test_a_ranking_keeps_the_largest_counts_largest_first_and_ties_to_the_first_offered():
     ranking = procfs.Ranking(2, minimum=2)
-    cut = ranking.cut()
-    assert cut == 2
+    threshold = ranking.threshold()
+    assert threshold == 2
     for pid, threads in ((5, 3), (6, 9), (7, 3), (8, 1), (9, 4)):
-        if threads >= cut:
-            cut = ranking.offer(threads, row(pid, 1, f"p{pid}", threads, 0))
+        if threads >= threshold:
+            threshold = ranking.offer(threads, row(pid, 1, f"p{pid}", threads, 0))
     assert ranking.culprits() == [Culprit(6, "p6", 9), Culprit(9, "p9", 4)]
-    assert cut == 5  # only a count above the smallest kept one can still get in
+    assert threshold == 5  # only a count above the smallest kept one can still get in
     tied = procfs.Ranking(1, minimum=1)
     tied.offer(7, row(10, 1, "first", 7, 0))
     tied.offer(7, row(11, 1, "second", 7, 0))
@@ -139,7 +153,7 @@ def test_a_ranking_keeps_the_largest_counts_largest_first_and_ties_to_the_first_
 
 
 def test_a_ranking_of_size_zero_takes_nothing_and_scale_gives_bytes():
-    assert procfs.Ranking(0, minimum=1).cut() == float("inf")
+    assert procfs.Ranking(0, minimum=1).threshold() == float("inf")
     ranking = procfs.Ranking(3, minimum=1)
     ranking.offer(10, row(1, 0, "a", 1, 10))
     assert ranking.culprits(scale=4096) == [Culprit(1, "a", 40960)]
@@ -174,17 +188,20 @@ def test_zombie_parents_are_ranked_by_zombie_count_and_named_from_their_own_stat
 
 def test_scanning_a_fixture_counts_processes_threads_including_zombies():
     recorder = Recorder()
-    table = procfs.scan_processes(str(FIXTURES / "cgroup-v1/proc"), recorder, keep_rows=True)
+    table = procfs.scan_processes(str(FIXTURES / "cgroup-v1/proc"), recorder, top=10)
     assert (table.processes, table.threads, table.zombies) == (7, 1 + 40 + 7 + 4, 4)
-    assert sorted(row[procfs.ROW_PID] for row in table.rows) == [1, 10, 11, 20, 21, 22, 23]
+    assert table.zombie_counts == {11: 3, 10: 1}
+    # Every process with memory is ranked by rss; the four zombies have none.
+    assert sorted(c.pid for c in table.most_rss.culprits()) == [1, 10, 11]
     assert recorder.calls == []
 
 
 def test_empty_and_garbage_stat_files_go_to_the_error_policy_and_the_rest_is_counted():
     for scenario in ("empty-files", "garbage-files"):
         recorder = Recorder()
-        table = procfs.scan_processes(str(FIXTURES / scenario / "proc"), recorder, keep_rows=True)
-        assert [row[procfs.ROW_COMM] for row in table.rows] == [b"survivor"]
+        table = procfs.scan_processes(str(FIXTURES / scenario / "proc"), recorder)
+        assert table.processes == 1
+        assert [c.comm for c in table.most_threads.culprits()] == ["survivor"]
         assert sorted((Path(p).parent.name, e, k) for p, e, k in recorder.calls) == [
             ("7", MalformedError, "pid_stat"),
             ("8", MalformedError, "pid_stat"),
@@ -229,8 +246,9 @@ def test_a_real_process_reaped_between_listing_and_open_is_vanished(monkeypatch)
 
     monkeypatch.setattr(os, "scandir", list_then_reap)
     recorder = Recorder()
-    table = procfs.scan_processes("/proc", recorder, keep_rows=True)
-    assert [row[procfs.ROW_PID] for row in table.rows] == [os.getpid()]
+    table = procfs.scan_processes("/proc", recorder)
+    assert table.processes == 1
+    assert [c.pid for c in table.most_rss.culprits()] == [os.getpid()]
     assert len(recorder.calls) == 1
     path, error_type, _ = recorder.calls[0]
     assert path == f"/proc/{child.pid}/stat"
@@ -272,11 +290,18 @@ def test_the_scan_never_opens_cmdline_or_environ(monkeypatch):
 
 
 def test_the_scan_of_this_machine_sees_this_process_with_its_threads():
-    table = procfs.scan_processes("/proc", Recorder(), keep_rows=True)
-    mine = [row for row in table.rows if row[procfs.ROW_PID] == os.getpid()]
-    assert len(mine) == 1
-    assert mine[0][procfs.ROW_THREADS] == len(os.listdir(f"/proc/{os.getpid()}/task"))
-    assert mine[0][procfs.ROW_STATE] in (b"R", b"S")
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait)  # so this process ranks among the threaded
+    helper.start()
+    try:
+        table = procfs.scan_processes("/proc", Recorder(), top=100_000)
+        threads = len(os.listdir(f"/proc/{os.getpid()}/task"))
+    finally:
+        stop.set()
+        helper.join()
+    mine = [c for c in table.most_threads.culprits() if c.pid == os.getpid()]
+    assert [c.count for c in mine] == [threads]
+    assert table.processes >= len(table.most_rss.culprits()) >= 1
 
 
 def test_a_zombie_shows_one_thread_like_the_pids_cgroup_counts_it():

@@ -35,3 +35,8 @@ def line_values(sample: Sample) -> dict[str, str]:
     for line in Formatter(SOURCE, DYNO).sample_lines(sample):
         values.update(_METRIC.findall(line))
     return values
+
+
+def waiting(sink) -> int:
+    """How many samples the sink holds for re-sending: its buffer, read from the outside."""
+    return len(sink._pending)

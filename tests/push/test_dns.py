@@ -21,6 +21,7 @@ from name_servers import NameServer
 from push_servers import Receiver
 
 AGENT_DIR = str(Path(__file__).resolve().parents[2] / "agent")
+TESTS_DIR = str(Path(__file__).resolve().parents[1])
 SILENT_SERVERS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 ANSWERING_SERVER = "127.0.0.5"
 
@@ -34,14 +35,15 @@ SEND_ONCE = """
 import json, sys, time
 from dynostat.push import make_sink
 from dynostat.sample import Sample
-reports = []
-sink = make_sink({"DYNOSTAT_URL": sys.argv[1]}, 2, reports.append)
+from support.reports import Reports
+reports = Reports()
+sink = make_sink({"DYNOSTAT_URL": sys.argv[1]}, 2, reports)
 times = []
 for _ in range(int(sys.argv[2])):
     started = time.monotonic()
     sink.send(Sample(wall_time=time.time()), "web.1", "dyno")
     times.append(time.monotonic() - started)
-print(json.dumps({"seconds": times, "reports": reports}))
+print(json.dumps({"seconds": times, "reports": list(reports)}))
 """
 
 
@@ -77,7 +79,7 @@ def in_private_resolver(tmp_path, resolv_conf: str, hosts: str, command: list[st
         'mount --bind "$0/resolv.conf" /etc/resolv.conf && '
         'mount --bind "$0/hosts" /etc/hosts && exec "$@"'
     )
-    env = {**os.environ, "PYTHONPATH": AGENT_DIR}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([AGENT_DIR, TESTS_DIR])}
     return ["unshare", "--mount", "sh", "-c", script, str(tmp_path), *command], env
 
 

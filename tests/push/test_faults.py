@@ -11,13 +11,14 @@ import json
 import time
 
 import pytest
-from push_sample import DYNO, SOURCE, take_sample
+from push_sample import DYNO, SOURCE, take_sample, waiting
 from push_servers import Reply, free_port
 
 from dynostat import logfmt
 from dynostat.push import make_sink
 from dynostat.push.sink import Pending, PushFailure, Sink, retry_after_seconds
 from dynostat.push.sink import Reply as TransportReply
+from support.reports import Reports
 
 INTERVAL = 2.0
 BUDGET = 1.0  # min(5 s, INTERVAL / 2)
@@ -34,14 +35,14 @@ class Agent:
     """The sink as the loop holds it, with every report rendered as the loop prints it."""
 
     def __init__(self, base_url: str, **env: str) -> None:
-        self.reports: list[dict] = []
+        self.reports = Reports()
         host = base_url.split("://", 1)[1]
         self.env = {
             "DYNOSTAT_URL": f"http://dyno:{URL_PASSWORD}@{host}/v1/metrics?key={QUERY_SECRET}",
             "DYNOSTAT_PUSH_HEADERS": f"X-Api-Key={HEADER_SECRET},X-Team=zombies",
             **env,
         }
-        self.sink = make_sink(self.env, INTERVAL, self.reports.append)
+        self.sink = make_sink(self.env, INTERVAL, self.reports)
         assert self.sink is not None
         self.sent_times: list[float] = []
 
@@ -96,7 +97,7 @@ def test_a_refused_connection_keeps_the_sample_and_says_so_once(no_secret_printe
 
     assert max(durations) < BUDGET
     assert agent.reasons() == [("push_failed", "refused", None)]
-    assert agent.sink.buffered == 2
+    assert waiting(agent.sink) == 2
     assert agent.sink.dropped == 0
     [line] = agent.lines()
     assert line.startswith("at=error event=push_failed protocol=otlp ")
@@ -111,7 +112,7 @@ def test_a_name_that_does_not_resolve_is_a_dns_failure(no_secret_printed):
 
     assert duration < BUDGET + SLACK
     assert agent.reasons() == [("push_failed", "dns", None)]
-    assert agent.sink.buffered == 1
+    assert waiting(agent.sink) == 1
 
 
 def test_an_endpoint_hanging_past_the_timeout_costs_one_budget(receiver, no_secret_printed):
@@ -123,7 +124,7 @@ def test_an_endpoint_hanging_past_the_timeout_costs_one_budget(receiver, no_secr
 
     assert BUDGET - 0.05 <= duration < BUDGET + SLACK
     assert agent.reasons() == [("push_failed", "timeout", None)]
-    assert agent.sink.buffered == 1
+    assert waiting(agent.sink) == 1
 
 
 def test_a_slow_drip_answer_is_cut_at_the_deadline_not_at_each_byte(receiver, no_secret_printed):
@@ -136,7 +137,7 @@ def test_a_slow_drip_answer_is_cut_at_the_deadline_not_at_each_byte(receiver, no
 
     assert BUDGET - 0.05 <= duration < BUDGET + SLACK
     assert agent.reasons() == [("push_failed", "timeout", None)]
-    assert agent.sink.buffered == 1
+    assert waiting(agent.sink) == 1
 
 
 def test_a_garbage_answer_is_reported_and_the_sample_kept(receiver, no_secret_printed):
@@ -148,7 +149,7 @@ def test_a_garbage_answer_is_reported_and_the_sample_kept(receiver, no_secret_pr
 
     assert duration < BUDGET
     assert agent.reasons() == [("push_failed", "bad_response", None)]
-    assert agent.sink.buffered == 1
+    assert waiting(agent.sink) == 1
 
 
 def test_a_garbage_body_on_success_is_reported_but_not_resent(receiver, no_secret_printed):
@@ -159,7 +160,7 @@ def test_a_garbage_body_on_success_is_reported_but_not_resent(receiver, no_secre
     agent.send()
 
     assert agent.reasons() == [("push_failed", "bad_response", 200)]
-    assert agent.sink.buffered == 0
+    assert waiting(agent.sink) == 0
     assert len(receiver.requests) == 1
 
 
@@ -172,14 +173,14 @@ def test_samples_failed_with_500s_are_resent_oldest_first_once_it_recovers(
 
     for _ in range(3):
         assert agent.send() < BUDGET
-    assert agent.sink.buffered == 3
+    assert waiting(agent.sink) == 3
     # Three failures of one kind within a minute: one line, not three.
     assert agent.reasons() == [("push_failed", "http_status", 500)]
 
     receiver.default = Reply(200)
     agent.send()
 
-    assert agent.sink.buffered == 0
+    assert waiting(agent.sink) == 0
     assert agent.sink.dropped == 0
     times = [sample_time(request.body) for request in receiver.requests]
     # Each failed tick tried only its oldest sample; then all four go out, oldest first.
@@ -197,7 +198,7 @@ def test_a_full_buffer_drops_the_oldest_and_counts_every_drop(receiver, no_secre
 
     for _ in range(7):
         agent.send()
-    assert agent.sink.buffered == 3
+    assert waiting(agent.sink) == 3
     assert agent.sink.dropped == 4
 
     receiver.default = Reply(200)
@@ -210,7 +211,7 @@ def test_a_full_buffer_drops_the_oldest_and_counts_every_drop(receiver, no_secre
     # Each body carries the drop count of its own tick, as that tick's line printed it.
     assert [dropped_value(request.body) for request in receiver.requests] == [1, 2, 3, 4]
     assert agent.sink.dropped == 4
-    assert agent.sink.buffered == 0
+    assert waiting(agent.sink) == 0
 
 
 def test_a_429_with_retry_after_is_honoured_before_anything_is_sent_again(
@@ -223,7 +224,7 @@ def test_a_429_with_retry_after_is_honoured_before_anything_is_sent_again(
     agent.send()
     agent.send()  # within the two seconds: nothing may go out
     assert len(receiver.requests) == 1
-    assert agent.sink.buffered == 2
+    assert waiting(agent.sink) == 2
     assert [(r["reason"], r["status"], r["retry_after"]) for r in agent.reports] == [
         ("http_status", 429, 2)
     ]
@@ -231,7 +232,7 @@ def test_a_429_with_retry_after_is_honoured_before_anything_is_sent_again(
     time.sleep(2.1)
     agent.send()
 
-    assert agent.sink.buffered == 0
+    assert waiting(agent.sink) == 0
     delivered = [sample_time(request.body) for request in receiver.requests[1:]]
     assert delivered == agent.sent_times
 
@@ -244,7 +245,7 @@ def test_a_client_error_rejects_that_sample_for_good_and_counts_it(receiver, no_
     agent.send()
     agent.send()
 
-    assert agent.sink.buffered == 0
+    assert waiting(agent.sink) == 0
     assert agent.sink.dropped == 1
     assert [(r["status"], r.get("rejected")) for r in agent.reports] == [(400, "true")]
     assert len(receiver.requests) == 2
@@ -266,11 +267,11 @@ def test_resending_a_backlog_stops_at_the_budget_and_keeps_the_rest(receiver, no
     started = len(receiver.requests)
     assert 2 <= started <= 4
     # The request cut by the deadline (if any) counts as not delivered and stays.
-    assert agent.sink.buffered in (6 - started, 7 - started)
+    assert waiting(agent.sink) in (6 - started, 7 - started)
 
     receiver.default = Reply(200)
     agent.send()
-    assert agent.sink.buffered == 0
+    assert waiting(agent.sink) == 0
     delivered = [sample_time(request.body) for request in receiver.requests]
     # Oldest first throughout; a sample cut off at the deadline is sent once more.
     assert sorted(set(delivered)) == agent.sent_times
@@ -316,18 +317,19 @@ class FakeProtocol:
 
 def test_repeated_failures_print_once_a_minute_with_the_count_held_back():
     now = [100.0]
-    reports: list = []
+    reports = Reports()
     transport = ScriptedTransport([PushFailure("refused")] * 5 + [TransportReply(200, None, b"")])
     sink = Sink(
         FakeProtocol(),
         transport,
         interval=20,
-        report=reports.append,
+        report=reports,
         endpoint="http://x",
         clock=lambda: now[0],
     )
 
     for _ in range(5):  # at 100, 120, 140, 160 and 180 s
+        reports.now = now[0]  # the agent's reporter and the sink share the monotonic clock
         sink.send(take_sample(), SOURCE, DYNO)
         now[0] += 20
 
@@ -341,8 +343,8 @@ def test_repeated_failures_print_once_a_minute_with_the_count_held_back():
 
 
 def test_a_sink_bug_is_one_error_line_never_an_exception():
-    reports: list = []
-    sink = make_sink({"DYNOSTAT_URL": "http://127.0.0.1:9/v1/metrics"}, 20, reports.append)
+    reports = Reports()
+    sink = make_sink({"DYNOSTAT_URL": "http://127.0.0.1:9/v1/metrics"}, 20, reports)
     broken = take_sample()
     broken.wall_time = None
 

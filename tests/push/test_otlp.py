@@ -10,10 +10,11 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 from push_expected import OTLP
-from push_sample import DYNO, SOURCE, line_values, take_sample
+from push_sample import DYNO, SOURCE, line_values, take_sample, waiting
 from push_servers import Reply
 
 from dynostat.push import make_sink
+from support.reports import Reports
 
 APP = "zombie-farm-42"
 
@@ -28,13 +29,13 @@ def point_value(point):
 
 
 def test_a_collector_receives_every_line_metric_with_its_unit_kind_and_resource(receiver):
-    reports: list = []
+    reports = Reports()
     env = {
         "DYNOSTAT_URL": receiver.url + "/v1/metrics",
         "HEROKU_APP_NAME": APP,
         "HEROKU_APP_ID": "9b1f6f7e-0000-4000-8000-0123456789ab",
     }
-    sink = make_sink(env, 20, reports.append)
+    sink = make_sink(env, 20, reports)
     sample = take_sample()
 
     sink.send(sample, SOURCE, DYNO)
@@ -123,16 +124,16 @@ def test_a_metric_missing_from_the_sample_is_left_out_not_sent_as_zero(receiver)
 
 
 def test_a_partial_success_answer_is_reported_without_resending(receiver):
-    reports: list = []
+    reports = Reports()
     receiver.script.append(
         Reply(200, {"Content-Type": "application/json"},
               b'{"partialSuccess":{"rejectedDataPoints":"3","errorMessage":"no"}}')
     )  # fmt: skip
-    sink = make_sink({"DYNOSTAT_URL": receiver.url + "/v1/metrics"}, 20, reports.append)
+    sink = make_sink({"DYNOSTAT_URL": receiver.url + "/v1/metrics"}, 20, reports)
 
     sink.send(take_sample(), SOURCE, DYNO)
 
-    assert sink.buffered == 0
+    assert waiting(sink) == 0
     assert [(r["event"], r["reason"], r["rejected_points"]) for r in reports] == [
         ("push_failed", "partially_rejected", 3)
     ]

@@ -11,6 +11,7 @@ import pytest
 
 from dynostat import logfmt
 from dynostat.push import make_sink, parse_headers
+from support.reports import Reports
 
 AGENT_DIR = str(Path(__file__).resolve().parents[2] / "agent")
 
@@ -104,8 +105,8 @@ def test_the_time_one_send_may_take_is_the_lower_of_5_s_and_half_the_interval(in
     ],
 )
 def test_a_bad_url_turns_push_off_and_is_named_without_its_value(url, reason):
-    reports: list = []
-    assert make_sink({"DYNOSTAT_URL": url}, 20, reports.append) is None
+    reports = Reports()
+    assert make_sink({"DYNOSTAT_URL": url}, 20, reports) is None
     assert reports == [
         {
             "at": "error",
@@ -118,11 +119,11 @@ def test_a_bad_url_turns_push_off_and_is_named_without_its_value(url, reason):
 
 
 def test_an_unknown_protocol_is_named_and_otlp_used():
-    reports: list = []
+    reports = Reports()
     sink = make_sink(
         {"DYNOSTAT_URL": "http://127.0.0.1:9/", "DYNOSTAT_PUSH_PROTOCOL": "graphite"},
         20,
-        reports.append,
+        reports,
     )
     assert sink.protocol.name == "otlp"
     assert [logfmt.line(report) for report in reports] == [
@@ -136,7 +137,7 @@ def test_the_protocol_name_is_read_case_blind():
 
 
 def test_headers_keep_good_entries_and_name_bad_ones_by_position_only():
-    reports: list = []
+    reports = Reports()
     headers = parse_headers(
         "Authorization=Basic dXNlcjpzZWNyZXQ=,"
         "Bearer naked-s3cret,"
@@ -145,7 +146,7 @@ def test_headers_keep_good_entries_and_name_bad_ones_by_position_only():
         "X-List=a%2Cb%20c,"
         "X-Accent=na%C3%AFve-s3cret,"
         " ,",
-        reports.append,
+        reports,
     )
     assert headers == {"Authorization": "Basic dXNlcjpzZWNyZXQ=", "X-List": "a,b c"}
     assert [(r["var"], r["entry"], r["reason"]) for r in reports] == [
@@ -159,11 +160,11 @@ def test_headers_keep_good_entries_and_name_bad_ones_by_position_only():
 
 @pytest.mark.parametrize("value", ["lots", "-1", "1001", "3.5"])
 def test_a_bad_buffer_size_is_named_and_30_used(value):
-    reports: list = []
+    reports = Reports()
     sink = make_sink(
         {"DYNOSTAT_URL": "http://127.0.0.1:9/", "DYNOSTAT_PUSH_BUFFER": value},
         20,
-        reports.append,
+        reports,
     )
     assert sink.buffer_size == 30
     assert [(r["var"], r["value"], r["default"]) for r in reports] == [

@@ -7,10 +7,11 @@ import json
 import urllib.request
 
 from push_expected import PUSHGATEWAY, PUSHGATEWAY_COUNTERS
-from push_sample import DYNO, SOURCE, line_values, take_sample
+from push_sample import DYNO, SOURCE, line_values, take_sample, waiting
 
 from dynostat.push import make_sink
 from dynostat.push.pushgateway import group_url
+from support.reports import Reports
 
 APP = "zombie-farm-42"
 
@@ -42,20 +43,20 @@ def pushgateway_sink(gateway_url: str, lines: list):
         "DYNOSTAT_PUSH_PROTOCOL": "pushgateway",
         "HEROKU_APP_NAME": APP,
     }
-    sink = make_sink(env, 20, lines.append)
+    sink = make_sink(env, 20, lines)
     assert sink is not None
     return sink
 
 
 def test_a_real_sample_reads_back_from_the_gateway_as_the_agent_line_prints_it(pushgateway):
-    lines: list = []
+    lines = Reports()
     sink = pushgateway_sink(pushgateway.url, lines)
     sample = take_sample()
 
     sink.send(sample, SOURCE, DYNO)
 
     assert lines == []
-    assert sink.buffered == 0
+    assert waiting(sink) == 0
     families = pushed_families(group_of(pushgateway.url, SOURCE))
     expected = line_values(sample)
     as_line = {}
@@ -75,7 +76,7 @@ def test_a_real_sample_reads_back_from_the_gateway_as_the_agent_line_prints_it(p
 def test_a_metric_the_next_sample_lacks_disappears_instead_of_keeping_an_old_value(
     pushgateway,
 ):
-    lines: list = []
+    lines = Reports()
     sink = pushgateway_sink(pushgateway.url, lines)
     sample = take_sample()
     sink.send(sample, "worker.3", DYNO)
@@ -91,7 +92,7 @@ def test_a_metric_the_next_sample_lacks_disappears_instead_of_keeping_an_old_val
 
 
 def test_a_source_with_a_slash_is_kept_whole_in_the_instance_label(pushgateway):
-    lines: list = []
+    lines = Reports()
     sink = pushgateway_sink(pushgateway.url, lines)
     odd_source = "web/2 canary"
 

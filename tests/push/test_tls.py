@@ -12,13 +12,14 @@ import subprocess
 import time
 
 import pytest
-from push_sample import DYNO, SOURCE, take_sample
+from push_sample import DYNO, SOURCE, take_sample, waiting
 from push_servers import Receiver, Reply
 
 from dynostat.push import make_sink
 from dynostat.push.resolve import Resolver
 from dynostat.push.sink import OtlpProtocol, Sink
 from dynostat.push.transport import HttpTransport
+from support.reports import Reports
 
 INTERVAL = 2.0
 BUDGET = 1.0
@@ -54,20 +55,20 @@ def tls_receiver(certificate):
 
 def tls_sink(url: str, reports: list, trusted_cert=None):
     if trusted_cert is None:
-        return make_sink({"DYNOSTAT_URL": url + "/v1/metrics"}, INTERVAL, reports.append)
+        return make_sink({"DYNOSTAT_URL": url + "/v1/metrics"}, INTERVAL, reports)
     # The agent trusts certifi's CA bundle; the test's throwaway certificate stands in for a
     # collector's real one, as the only CA this sink's transport trusts.
     return Sink(
         OtlpProtocol(url + "/v1/metrics", {}, "host", time.time()),
         HttpTransport({}, ca_file=str(trusted_cert)),
         interval=INTERVAL,
-        report=reports.append,
+        report=reports,
         endpoint=url,
     )
 
 
 def test_a_certificate_nobody_signed_is_refused_as_a_tls_failure(tls_receiver):
-    reports: list = []
+    reports = Reports()
     sink = tls_sink(tls_receiver.url, reports)
 
     started = time.monotonic()
@@ -75,25 +76,25 @@ def test_a_certificate_nobody_signed_is_refused_as_a_tls_failure(tls_receiver):
 
     assert time.monotonic() - started < BUDGET
     assert [(r["event"], r["reason"]) for r in reports] == [("push_failed", "tls")]
-    assert sink.buffered == 1
+    assert waiting(sink) == 1
     assert tls_receiver.requests == []
 
 
 def test_a_trusted_endpoint_receives_the_sample_over_tls(tls_receiver, certificate):
-    reports: list = []
+    reports = Reports()
     sink = tls_sink(tls_receiver.url, reports, trusted_cert=certificate[1])
 
     sink.send(take_sample(), SOURCE, DYNO)
     sink.send(take_sample(), SOURCE, DYNO)
 
     assert reports == []
-    assert sink.buffered == 0
+    assert waiting(sink) == 0
     assert len(tls_receiver.requests) == 2
 
 
 def test_a_slow_drip_inside_tls_is_cut_at_the_deadline(tls_receiver, certificate):
     tls_receiver.default = Reply(200, body=b"{}", drip_every=0.2)
-    reports: list = []
+    reports = Reports()
     sink = tls_sink(tls_receiver.url, reports, trusted_cert=certificate[1])
 
     started = time.monotonic()
@@ -102,7 +103,7 @@ def test_a_slow_drip_inside_tls_is_cut_at_the_deadline(tls_receiver, certificate
 
     assert BUDGET - 0.05 <= duration < BUDGET + SLACK
     assert [(r["event"], r["reason"]) for r in reports] == [("push_failed", "timeout")]
-    assert sink.buffered == 1
+    assert waiting(sink) == 1
 
 
 def certificate_for(folder, name: str):
@@ -132,7 +133,7 @@ def test_the_certificate_is_checked_for_the_urls_name_though_the_address_is_look
     receiver = Receiver(tls=context)
     (tmp_path / "hosts").write_text("127.0.0.1 collector.test\n")
     url = f"https://collector.test:{receiver.port}/v1/metrics"
-    reports: list = []
+    reports = Reports()
     sink = Sink(
         OtlpProtocol(url, {}, "host", time.time()),
         HttpTransport(
@@ -141,7 +142,7 @@ def test_the_certificate_is_checked_for_the_urls_name_though_the_address_is_look
             ca_file=str(cert),
         ),
         interval=INTERVAL,
-        report=reports.append,
+        report=reports,
         endpoint="https://collector.test",
     )
     try:

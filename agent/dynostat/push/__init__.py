@@ -30,10 +30,13 @@ from .sink import (
     DEFAULT_BUFFER,
     OtlpProtocol,
     PushgatewayProtocol,
-    Report,
     Sink,
     safe_endpoint,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..records import Report
 
 __all__ = ["Sink", "make_sink", "parse_headers"]
 

@@ -17,14 +17,15 @@ import collections
 import email.utils
 import time
 from collections.abc import Mapping
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 from urllib.parse import urlsplit
 
 from ..numbers import parse_whole
 from ..sample import Sample
 from . import otlp, pushgateway
 
-Report = Callable[[dict[str, object]], None]
+if TYPE_CHECKING:
+    from ..records import Report
 
 DEFAULT_BUFFER = 30
 MAX_TIMEOUT = 5.0
@@ -176,13 +177,6 @@ class Sink:
         self._wall_clock = wall_clock
         self._pending: collections.deque[Pending] = collections.deque()
         self._not_before = float("-inf")
-        self._last_report: dict[tuple[object, ...], float] = {}
-        self._repeats: dict[tuple[object, ...], int] = {}
-
-    @property
-    def buffered(self) -> int:
-        """Samples waiting to be re-sent."""
-        return len(self._pending)
 
     def send(self, sample: Sample, source: str, dyno: str) -> None:
         """Push this sample (after any waiting ones) within the time budget; never raises."""
@@ -240,14 +234,8 @@ class Sink:
             self._error("http_status", {"status": reply.status, "rejected": "true"})
 
     def _error(self, reason: str, fields: dict[str, object]) -> None:
-        """One at=error line per kind of failure per REPORT_EVERY seconds; repeats counted."""
-        key = (reason, fields.get("status"))
-        now = self._clock()
-        last = self._last_report.get(key)
-        if last is not None and now - last < REPORT_EVERY:
-            self._repeats[key] = self._repeats.get(key, 0) + 1
-            return
-        self._last_report[key] = now
+        """One at=error line per kind of failure per REPORT_EVERY seconds, through the
+        agent's one rate limiter (which counts the repeats it holds back)."""
         line: dict[str, object] = {
             "at": "error",
             "event": "push_failed",
@@ -260,10 +248,9 @@ class Sink:
         # sends are over.
         line["buffered"] = min(len(self._pending), self.buffer_size)
         line["dropped"] = self.dropped
-        repeats = self._repeats.pop(key, 0)
-        if repeats:
-            line["repeated"] = repeats
         try:
-            self._report(line)
+            self._report(
+                line, key=("push_failed", reason, fields.get("status")), every=REPORT_EVERY
+            )
         except Exception:  # noqa: BLE001, S110 - a broken log stream must not stop the push
             pass
