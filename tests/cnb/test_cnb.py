@@ -236,6 +236,37 @@ def test_a_second_launch_in_the_same_dyno_starts_no_second_agent(lifecycle, tmp_
     assert alive == first
 
 
+@pytest.fixture
+def read_only_tmp(tmp_path):
+    """The dyno's TMPDIR as a real read-only bind mount, unmounted again whatever happens."""
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root")
+    lock_dir = tmp_path / "dyno-tmp"
+    lock_dir.mkdir()
+    subprocess.run(["mount", "--bind", "-o", "ro", str(lock_dir), str(lock_dir)], check=True)
+    try:
+        yield lock_dir
+    finally:
+        subprocess.run(["umount", str(lock_dir)], check=True)
+
+
+def test_a_read_only_tmp_still_gets_exactly_one_agent_however_often_it_launches(
+    lifecycle, tmp_path, reaper, read_only_tmp
+):
+    built_image(lifecycle)
+    _, log_path = launch_dyno(lifecycle, tmp_path, FIR_WEB, DYNOSTAT_INTERVAL="5")
+    first = reaper.wait_for_orphans(1)
+    assert len(first) == 1
+    for _ in range(3):
+        launch_dyno(lifecycle, tmp_path, FIR_WEB, DYNOSTAT_INTERVAL="5")
+    time.sleep(1.0)  # long enough for a second agent to start and find the lock taken
+    alive = {pid for pid in reaper.orphans() if stat_fields(pid)[2] != "Z"}
+    assert alive == first
+    assert not (read_only_tmp / "dynostat.lock").exists()  # no file: the socket holds it
+    assert agent_lines(log_path, FIR_WEB)
+    assert "at=error" not in log_path.read_text()
+
+
 @pytest.mark.parametrize(
     "case",
     [
@@ -248,9 +279,8 @@ def test_a_second_launch_in_the_same_dyno_starts_no_second_agent(lifecycle, tmp_
         ("release-7c9d8e6f5-a1b2c", "all", 1),
         ("web.1", "web", 1),
         ("run.4821", None, 0),
-        # The shell launcher reads this one-off name as type "run-4821" and starts the agent,
-        # which reads it as "run" and leaves at once, silently.
         ("run-4821", None, 0),
+        ("run-4821", "ALL", 1),
     ],
 )
 def test_process_types_are_filtered_by_fir_and_classic_dyno_names(
