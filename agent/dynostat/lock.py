@@ -1,27 +1,26 @@
 """One agent per dyno: the lock a launched agent (``--lock FILE``) takes before it samples.
 
-The agent holds two locks, and runs only when it could take every one of them that exists:
+The lock is an exclusive ``flock`` on FILE. ``flock`` needs an open descriptor, not a
+writable one, so a file the agent may not write (a read-only slug, a file of another user
+with mode 444) is opened read-only and locked all the same.
 
-- an exclusive ``flock`` on FILE. ``flock`` needs an open descriptor, not a writable one, so
-  a file the agent may not write (a read-only slug, a file of another user with mode 444) is
-  opened read-only and locked all the same;
-- a Linux abstract unix socket bound to a name made of FILE's path, the host name and the
-  mount namespace. It needs no file system at all, so it still holds where FILE cannot be
-  opened (a read-only /tmp in which it does not exist yet, mode 000 of another user), and it
-  still catches a second agent where the file would not (FILE deleted and created again
-  while the first agent held the old one).
+Where FILE cannot be opened at all (a read-only /tmp in which it does not exist yet, mode 000
+of another user) or cannot be locked, the lock is a Linux abstract unix socket bound to a
+name made of FILE's path, the host name and the mount namespace: it needs no file system.
+Every agent of one dyno meets the same file in the same state, so they all take the same kind
+of lock, and a second one finds it taken and exits.
 
-A second agent of the same dyno finds at least one of them taken and exits. The kernel drops
-both when their holder exits, or re-executes itself after a crash (neither descriptor
-survives exec), so no lock is ever left behind by a dead agent. Only when neither can be
-taken at all (no abstract sockets and no usable file) does ``take`` raise; the caller then
-runs unlocked rather than leave the dyno without metrics.
+The kernel drops either lock when its holder exits, or re-executes itself after a crash
+(neither descriptor survives exec), so no lock is ever left behind by a dead agent. Only when
+neither can be taken does ``take`` raise; the caller then runs unlocked rather than leave the
+dyno without metrics.
+
+The socket is the fallback, not a second lock always held beside the file: the socket module
+costs the agent 0.1 to 0.3 MB of memory for the whole life of the dyno.
 """
 
 from __future__ import annotations
 
-import _socket  # the C module: socket.py would import enum, about 1 MB of the agent's memory
-import binascii
 import errno
 import fcntl
 import os
@@ -33,7 +32,7 @@ _NAMESPACE_LINK = "/proc/self/ns/mnt"
 
 
 class Held:
-    """The descriptors that hold the lock: keep this object for as long as the agent runs."""
+    """What holds the lock (the file's descriptor, or the socket): keep it while the agent runs."""
 
     __slots__ = ("socket", "fd")
 
@@ -42,7 +41,7 @@ class Held:
         self.fd = fd
 
     def release(self) -> None:
-        """Let go of both locks now (the kernel does it anyway when the process exits)."""
+        """Let go of the lock now (the kernel does it anyway when the process exits)."""
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
@@ -59,6 +58,9 @@ def socket_name(path: str) -> bytes:
     (exec sessions included) shares both. The path is resolved, so two spellings of one file
     give one name.
     """
+    # Imported here, for the fallback alone: a shared library on some Pythons, and memory.
+    import binascii  # noqa: PLC0415
+
     try:
         namespace = os.readlink(_NAMESPACE_LINK)
     except OSError:
@@ -76,6 +78,9 @@ def bind_abstract(name: bytes):
 
     OSError means abstract sockets cannot be used here at all.
     """
+    # The C module alone, and only here: socket.py would import enum as well.
+    import _socket  # noqa: PLC0415
+
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.bind(name)
@@ -97,41 +102,35 @@ def open_lock_file(path: str) -> int:
 
 
 def take(path: str, *, bind=bind_abstract) -> Held | None:
-    """Both locks for ``path``, or None when another agent holds either of them.
+    """The lock for ``path``, or None when another agent holds it.
 
-    Raises OSError only when neither the socket nor the file could be used.
+    Raises OSError only when neither the file nor the socket could be used.
     """
-    socket_error = file_error = None
-    try:
-        sock = bind(socket_name(path))
-    except OSError as exc:
-        sock, socket_error = None, exc
-    else:
-        if sock is None:
-            return None
     try:
         fd = open_lock_file(path)
     except OSError as exc:
-        fd, file_error = None, exc
-    if fd is not None:
+        file_error = exc
+    else:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            if sock is not None:
-                sock.close()
             return None
         except OSError as exc:  # ENOLCK and the like: the file cannot be locked at all
             os.close(fd)
-            fd, file_error = None, exc
-    if sock is None and fd is None:
+            file_error = exc
+        else:
+            return Held(None, fd)
+    try:
+        sock = bind(socket_name(path))
+    except OSError as exc:
         raise OSError(
-            f"no lock file ({_reason(file_error)}) and no lock socket ({_reason(socket_error)})"
-        )
-    return Held(sock, fd)
+            f"no lock file ({_reason(file_error)}) and no lock socket ({_reason(exc)})"
+        ) from None
+    if sock is None:
+        return None
+    return Held(sock, None)
 
 
-def _reason(exc: OSError | None) -> str:
-    if exc is None:
-        return "unknown"
+def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__

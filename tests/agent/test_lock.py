@@ -1,5 +1,5 @@
-"""One agent per dyno, whatever the lock file is: writable, read-only, another user's, absent
-on a read-only file system, or replaced under a running agent.
+"""One agent per dyno, whatever the lock file is: writable, read-only, another user's, or
+absent on a read-only file system.
 
 The races start real agents at once (``--lock``, as the launcher does) and count the ones left
 running: exactly one, never zero. Read-only file systems are real read-only bind mounts in a
@@ -39,7 +39,7 @@ def test_a_second_take_of_the_same_lock_is_refused_until_the_first_lets_go(tmp_p
     path = str(tmp_path / "agent.lock")
     first = lock.take(path)
     assert first is not None
-    assert (first.socket is not None, first.fd is not None) == (True, True)
+    assert (first.socket, first.fd is not None) == (None, True)
     assert lock.take(path) is None
     first.release()
     again = lock.take(path)
@@ -70,7 +70,7 @@ def test_the_socket_name_fits_an_abstract_address_and_names_the_mount_namespace(
     assert name.split(b":")[2] == os.uname().nodename.encode()
 
 
-def test_a_lock_file_held_by_another_process_keeps_the_lock_even_with_the_socket_free(tmp_path):
+def test_a_lock_file_held_by_any_process_keeps_the_lock(tmp_path):
     path = tmp_path / "agent.lock"
     with open(path, "w") as holder:
         fcntl.flock(holder, fcntl.LOCK_EX)
@@ -123,9 +123,9 @@ def test_when_neither_the_file_nor_the_socket_can_be_used_take_says_why(tmp_path
     )
 
 
-def test_without_sockets_the_file_alone_holds_the_lock(tmp_path):
+def test_a_usable_lock_file_never_needs_a_socket(tmp_path):
     def no_sockets(name):
-        raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+        raise AssertionError("the socket was asked for")
 
     path = str(tmp_path / "agent.lock")
     held = lock.take(path, bind=no_sockets)
@@ -134,6 +134,26 @@ def test_without_sockets_the_file_alone_holds_the_lock(tmp_path):
         assert lock.take(path, bind=no_sockets) is None
     finally:
         held.release()
+
+
+def test_an_agent_with_a_usable_lock_file_loads_nothing_for_the_fallback(tmp_path):
+    # The socket module costs the agent 0.1 to 0.3 MB for the life of the dyno, binascii a
+    # shared library on some Pythons.
+    code = (
+        "import sys\n"
+        "from dynostat import cli\n"
+        "held = cli.lock.take(sys.argv[1])\n"
+        "print(held is not None, sorted(m for m in sys.modules if 'socket' in m or 'ascii' in m))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(tmp_path / "agent.lock")],
+        env={"PYTHONPATH": str(AGENT)},
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "True []\n", "")
 
 
 # -- races of real agents ----------------------------------------------------------------------
@@ -316,22 +336,3 @@ def test_agents_racing_where_a_read_only_tmp_has_no_lock_file_leave_one(read_onl
     winner = contest.run()
     sample_lines(winner, contest)
     assert not (read_only / "dynostat.lock").exists()
-
-
-def test_a_lock_file_replaced_under_a_running_agent_still_keeps_a_second_one_out(tmp_path, race):
-    path = tmp_path / "agent.lock"
-    contest = race(path)
-    winner = contest.run(count=1)
-    # Something removes the file: a new agent creates and flocks a new one, but the socket
-    # still tells it that the dyno has its agent.
-    path.unlink()
-    second = subprocess.run(
-        contest.command(),
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(AGENT), "DYNO": "web.1"},
-        capture_output=True,
-        timeout=10,
-        check=False,
-    )
-    assert (second.returncode, second.stdout, second.stderr) == (0, b"", b"")
-    assert winner.poll() is None
-    sample_lines(winner, contest)
