@@ -236,6 +236,35 @@ def test_a_second_launch_in_the_same_dyno_starts_no_second_agent(lifecycle, tmp_
     assert alive == first
 
 
+def test_exec_d_starts_one_agent_whatever_shell_settings_the_app_s_environment_carries(
+    lifecycle, tmp_path, reaper
+):
+    built_image(lifecycle)
+    bash_env = tmp_path / "bash_env.sh"
+    bash_env.write_text('echo "BASH_ENV ran"\nexit 3\n')
+    hostile = {
+        "POSIXLY_CORRECT": "1",
+        "BASH_ENV": str(bash_env),
+        "ENV": str(bash_env),
+        "SHELLOPTS": "xtrace",
+        "BASHOPTS": "failglob",
+        "PS4": "+trace+ ",
+        "BASH_FUNC_setsid%%": '() { echo "setsid hijacked"; }',
+        "BASH_FUNC_cd%%": '() { echo "cd hijacked"; return 1; }',
+        "BASH_FUNC_command%%": '() { echo "command hijacked"; }',
+        "CDPATH": "/tmp",
+        "GLOBIGNORE": "*",
+    }
+    # launch_dyno asserts that exec.d exits 0 at once and sets nothing.
+    _, log_path = launch_dyno(
+        lifecycle, tmp_path, FIR_WEB, command="echo app ran", DYNOSTAT_INTERVAL="5", **hostile
+    )
+    assert len(reaper.wait_for_orphans(1)) == 1
+    lines = log_path.read_text().splitlines()
+    assert lines[0] == "app ran"
+    assert [line for line in lines[1:] if not line.startswith(f"source={FIR_WEB} ")] == []
+
+
 @pytest.fixture
 def read_only_tmp(tmp_path):
     """The dyno's TMPDIR as a real read-only bind mount, unmounted again whatever happens."""
