@@ -418,6 +418,13 @@ PATH='${impostors}':\"\${PATH}\""
 	assert_one_agent_alive
 }
 
+@test "sourced by a POSIX sh that is not bash, under set -eu, the file returns 0 and prints nothing" {
+	# shellcheck disable=SC2016 # expanded by the shell under test, not by this one
+	run -0 env -i HOME="${APP}" PATH=/usr/bin:/bin DYNO=web.1 DYNOSTAT_TEST_STATE_DIR="${STATE_DIR}" \
+		/bin/sh -c 'set -eu; cd "${HOME}"; . ./.profile.d/dynostat.sh; echo "status=$?"'
+	assert_output "status=0"
+}
+
 @test "sourcing leaves variables, functions, options and hashed commands exactly as they were" {
 	local script
 	# Bash itself changes these when any file is sourced: the source arguments and line

@@ -15,7 +15,9 @@
 #   stdout and stderr reach the launcher as fds 3 and 4, for the agent.
 # - `|| ${DYNOSTAT_NONE+}` keeps a failure (no bash, no launcher) from reaching set -e or an
 #   ERR trap: a command of no words, which succeeds. The file's status is always 0.
+# - Every expansion is safe under set -u, in bash and in any POSIX shell: the launcher is
+#   found next to this file, from BASH_SOURCE, relative or absolute as bash sourced it.
 # The launcher prints nothing, returns as soon as the agent is started (a few ms), and starts
 # one agent per dyno however often this is sourced. See DYNOSTAT_DISABLE and
 # DYNOSTAT_PROCESS_TYPES in the README.
-("${BASH:-/bin/bash}" -p "${BASH_SOURCE%"${BASH_SOURCE##*/}"}../.dynostat/launcher.sh" profile.d) 3>&1 4>&2 1>/dev/null 2>&1 0</dev/null 5>&- 6>&- 7>&- 8>&- 9>&- || ${DYNOSTAT_NONE+}
+("${BASH:-/bin/bash}" -p "${BASH_SOURCE:+${BASH_SOURCE%"${BASH_SOURCE##*/}"}}../.dynostat/launcher.sh" profile.d) 3>&1 4>&2 1>/dev/null 2>&1 0</dev/null 5>&- 6>&- 7>&- 8>&- 9>&- || ${DYNOSTAT_NONE+}
