@@ -4,10 +4,12 @@
              [--proc-root DIR] [--cgroup-root DIR] [--lock FILE]
 
 Flags override config vars. ``--lock FILE`` is how the dyno's launcher guarantees exactly one
-agent per dyno: the agent takes an exclusive ``flock`` on FILE and, if another agent holds
-it, exits 0 without a word. In that launched mode the agent also honours ``DYNOSTAT_DISABLE``
-and ``DYNOSTAT_PROCESS_TYPES`` (exit 0, silently); run by hand it always samples, because
-the user asked it to.
+agent per dyno: the agent takes the lock of FILE (see ``dynostat.lock``) and, if another agent
+holds it, exits 0 without a word. In that launched mode the agent is also the one place that
+decides whether this dyno gets an agent at all (``stays_out``): it exits 0, silently, when
+``DYNOSTAT_DISABLE`` is set, when there is no ``DYNO`` (a ``heroku ps:exec`` session) or when
+``DYNOSTAT_PROCESS_TYPES`` leaves this dyno's process type out. Run by hand it always samples,
+because the user asked it to.
 
 Exit status: 0 after ``--count``/``--once``, after SIGTERM/SIGINT, when stdout is closed, when
 another agent holds the lock; 2 for a bad command line. An unexpected crash prints one
@@ -17,12 +19,11 @@ another agent holds the lock; 2 for a bad command line. An unexpected crash prin
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sys
 import time
 
-from dynostat import __version__, config
+from dynostat import __version__, config, lock
 from dynostat.alerts import Alerts
 from dynostat.identity import Identity, identify, process_type
 from dynostat.logwriter import LineWriter, OutputClosed
@@ -181,24 +182,6 @@ def settings(flags: Mapping[str, object], env: Mapping[str, str]):
     return config.with_flags(base, overrides), errors
 
 
-def take_lock(path: str) -> int | None:
-    """An fd holding an exclusive flock on ``path``, or None when another process holds it.
-
-    The fd is close-on-exec (Python's default), so a crash re-execution releases the lock and
-    takes it again. OSError (a path that cannot be created) is left to the caller.
-    """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
-
-
 def _is_open(fd: int) -> bool:
     try:
         os.fstat(fd)
@@ -309,13 +292,20 @@ def previous_restarts(env: Mapping[str, str]) -> int:
 
 
 def stays_out(cfg: config.Config, env: Mapping[str, str]) -> bool:
-    """Whether a launched agent (one with ``--lock``) must not run in this dyno."""
+    """Whether a launched agent (one with ``--lock``) must not run in this dyno.
+
+    The one place that decides it. The launcher starts the agent in every dyno except where
+    this function provably says True (see vendor/dynostat-launcher.sh), and the cases both
+    are tested against live in tests/cases/process_types.tsv.
+    """
     if cfg.lock is None:
         return False  # run by hand: the user asked for samples
     if cfg.disable:
         return True
+    # No dyno name: not a dyno, or a `heroku ps:exec` session, whose dyno has its own agent
+    # already (or, being a one-off, is meant to have none).
     dyno_name = env.get("DYNO", "").strip()
-    return bool(dyno_name) and not cfg.runs_in(process_type(dyno_name))
+    return not dyno_name or not cfg.runs_in(process_type(dyno_name))
 
 
 def main(
@@ -371,25 +361,26 @@ def main(
         signals.uninstall()
 
 
-# The lock's fd: kept open (and so the lock held) for as long as the process lives.
-_lock_fd: int | None = None
+# What holds the lock: kept (and so the lock held) for as long as the process lives.
+_held_lock: lock.Held | None = None
 
 
 def _locked(cfg: config.Config, reporter: Reporter) -> bool:
     """Take ``--lock`` if asked; False when another agent holds it (this one must go)."""
-    global _lock_fd  # noqa: PLW0603 -- one lock per process, held until it exits
+    global _held_lock  # noqa: PLW0603 -- one lock per process, held until it exits
     if cfg.lock is None:
         return True
     try:
-        fd = take_lock(cfg.lock)
+        held = lock.take(cfg.lock)
     except OSError as exc:
-        # Running unlocked risks a second agent; not running hides every metric. Two agents
-        # show up plainly in the logs, with this line to explain them.
+        # Neither the file nor the socket could be used. Running unlocked risks a second
+        # agent; not running hides every metric. Two agents show up plainly in the logs,
+        # with this line to explain them.
         reporter({"at": "error", "event": "lock_failed", "path": cfg.lock, "reason": describe(exc)})
         return True
-    if fd is None:
+    if held is None:
         return False
-    _lock_fd = fd
+    _held_lock = held
     return True
 
 

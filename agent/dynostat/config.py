@@ -32,6 +32,11 @@ DEFAULT_TOP = 3
 DEFAULT_EXCLUDED_TYPES = frozenset({"run", "release", "scheduler"})
 ALL_TYPES = "all"
 
+# Process types are compared without regard to ASCII case: `Web`, `WEB` and `web` name one
+# type (as `all`, `ALL` and `All` all mean every type). Only A-Z fold, so no other letter can
+# turn into an ASCII one (str.lower() makes the Kelvin sign a "k").
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
 FORMATS = ("logfmt", "json")
 
 # Variables whose value may carry a credential; a bad value is named, never shown.
@@ -76,9 +81,10 @@ class Config(Frozen):
 
     def runs_in(self, process_type: str) -> bool:
         """Whether DYNOSTAT_PROCESS_TYPES lets the agent run in dynos of this process type."""
+        folded = process_type.translate(_ASCII_LOWER)
         if self.process_types is None:
-            return process_type not in DEFAULT_EXCLUDED_TYPES
-        return ALL_TYPES in self.process_types or process_type in self.process_types
+            return folded not in DEFAULT_EXCLUDED_TYPES
+        return ALL_TYPES in self.process_types or folded in self.process_types
 
 
 # -- parsers: text -> value, or None when the text is not a valid value ---------------------
@@ -102,10 +108,11 @@ def _parse_int(text: str, low: int, high: int) -> int | None:
 
 
 def _parse_process_types(text: str) -> frozenset[str] | None:
+    """The listed process types, case-folded; None unless every name is a valid one."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names or not all(_is_process_type(name) for name in names):
         return None
-    return frozenset(name.lower() if name.lower() == ALL_TYPES else name for name in names)
+    return frozenset(name.translate(_ASCII_LOWER) for name in names)
 
 
 def _parse_format(text: str) -> str | None:

@@ -5,8 +5,8 @@
 set -euo pipefail
 
 # Copies the agent package (without bytecode or test files) to AGENT_DIR/agent/dynostat and the
-# launcher to AGENT_DIR/launcher.sh, and creates the run directory holding the lock that keeps
-# one agent per dyno.
+# launcher program to AGENT_DIR/launcher.sh (run as `bash -p`, so it needs no mode bits), and
+# creates the run directory holding the lock file that keeps one agent per dyno.
 # Usage: agent::install BUILDPACK_DIR AGENT_DIR
 function agent::install() {
 	local buildpack_dir="${1}"
@@ -29,7 +29,8 @@ function agent::compile() {
 	"${python}" -m compileall -q -j 0 "${agent_dir}/agent/dynostat" >/dev/null
 }
 
-# Copies the launcher to BUILD_DIR/.profile.d/, which every dyno's login shell sources.
+# Copies the one line that runs the launcher to BUILD_DIR/.profile.d/, which every dyno's login
+# shell sources.
 # Usage: agent::install_launcher BUILDPACK_DIR BUILD_DIR
 function agent::install_launcher() {
 	local buildpack_dir="${1}"

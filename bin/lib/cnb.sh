@@ -11,7 +11,7 @@
 #             bin/ on PATH and its lib/ on LD_LIBRARY_PATH for the app, and the app must not
 #             find our pruned python3 or our libpython before its own.
 #   agent/    exec.d/dynostat, and under home/ the same tree a classic slug gets
-#             (.dynostat/ and .profile.d/dynostat.sh): the exec.d program sources that
+#             (.dynostat/ and .profile.d/dynostat.sh): the exec.d program runs that
 #             launcher, so both generations start the agent with the same code.
 
 # shellcheck disable=SC2310 # these functions return a status for callers to test on purpose
@@ -171,7 +171,7 @@ function cnb::runtime_layer() {
 
 # The agent layer: a slug-shaped tree under agent/home/ built by the classic path's own
 # functions (home/.dynostat/ and home/.profile.d/dynostat.sh), plus the exec.d program that
-# sources that very launcher at boot. Nothing sits at the layer's root but exec.d/, so the
+# runs that very launcher at boot. Nothing sits at the layer's root but exec.d/, so the
 # launcher adds nothing to the app's PATH or LD_LIBRARY_PATH. launch = true only: it is
 # rebuilt from this buildpack on every build, which costs a copy, not a download.
 # Usage: cnb::agent_layer LAYERS_DIR BUILDPACK_DIR

@@ -366,14 +366,39 @@ def test_a_lock_held_by_any_process_keeps_the_agent_out(tree, tmp_path):
     assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
 
 
-def test_a_lock_that_cannot_be_taken_is_reported_and_the_agent_still_samples(tree, tmp_path):
-    missing_dir = tmp_path / "no" / "such" / "dir" / "x.lock"
-    result = run_agent(["--once", "--lock", str(missing_dir), *tree_args(tree)])
-    assert result.returncode == 0
-    lines = result.stdout.decode().splitlines()
-    assert lines[0].startswith(
-        f"source=web.1 dyno=d-1 at=error event=lock_failed path={missing_dir}"
-        ' reason="FileNotFoundError: [Errno 2] No such file or directory'
+def test_a_lock_file_that_cannot_exist_still_keeps_a_second_agent_out(tree, tmp_path):
+    missing_dir = str(tmp_path / "no" / "such" / "dir" / "x.lock")
+    first = start_agent(["--interval", "30", "--lock", missing_dir, *tree_args(tree)])
+    try:
+        assert [normalise(line) for line in read_lines(first, 4)] == expected_block()
+        second = run_agent(["--once", "--lock", missing_dir, *tree_args(tree)], timeout=5)
+        assert (second.returncode, second.stdout, second.stderr) == (0, b"", b"")
+        assert first.poll() is None
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=5)
+        stop(first)
+
+
+def test_a_lock_that_cannot_be_taken_at_all_is_reported_and_the_agent_still_samples(
+    tree, tmp_path, monkeypatch
+):
+    def no_lock(path):
+        raise OSError("no lock file (No such file or directory) and no lock socket (EPERM)")
+
+    monkeypatch.setattr(cli.lock, "take", no_lock)
+    stream = CapturedOutput()
+    status = cli.main(
+        ["--once", "--lock", str(tmp_path / "x.lock"), *tree_args(tree)],
+        env={"DYNO": "web.1", "HEROKU_DYNO_ID": "d-1"},
+        stdout_fd=stream.fd,
+    )
+    assert status == 0
+    lines = stream.lines()
+    assert lines[0] == (
+        f"source=web.1 dyno=d-1 at=error event=lock_failed path={tmp_path / 'x.lock'}"
+        ' reason="OSError: no lock file (No such file or directory)'
+        ' and no lock socket (EPERM)"'
     )
     assert [normalise(line) for line in lines[1:]] == expected_block()
 
@@ -390,6 +415,8 @@ def test_a_lock_that_cannot_be_taken_is_reported_and_the_agent_still_samples(tre
         ({"DYNO": "web-12a34b56d-e78f9", "DYNOSTAT_PROCESS_TYPES": "web"}, True),
         ({"DYNO": "run.4821", "DYNOSTAT_PROCESS_TYPES": "all"}, True),
         ({"DYNOSTAT_DISABLE": "false"}, True),
+        ({"DYNO": None}, False),  # a `heroku ps:exec` session: no dyno name
+        ({"DYNO": "  "}, False),
     ],
 )
 def test_launched_with_a_lock_it_honours_disable_and_process_types(tree, tmp_path, env_extra, runs):

@@ -228,6 +228,66 @@ def test_a_second_launch_in_the_same_dyno_starts_no_second_agent(lifecycle, tmp_
     assert alive == first
 
 
+def test_exec_d_starts_one_agent_whatever_shell_settings_the_app_s_environment_carries(
+    lifecycle, tmp_path, reaper
+):
+    built_image(lifecycle)
+    bash_env = tmp_path / "bash_env.sh"
+    bash_env.write_text('echo "BASH_ENV ran"\nexit 3\n')
+    hostile = {
+        "POSIXLY_CORRECT": "1",
+        "BASH_ENV": str(bash_env),
+        "ENV": str(bash_env),
+        "SHELLOPTS": "xtrace",
+        "BASHOPTS": "failglob",
+        "PS4": "+trace+ ",
+        "BASH_FUNC_setsid%%": '() { echo "setsid hijacked"; }',
+        "BASH_FUNC_cd%%": '() { echo "cd hijacked"; return 1; }',
+        "BASH_FUNC_command%%": '() { echo "command hijacked"; }',
+        "CDPATH": "/tmp",
+        "GLOBIGNORE": "*",
+    }
+    # launch_dyno asserts that exec.d exits 0 at once and sets nothing.
+    _, log_path = launch_dyno(
+        lifecycle, tmp_path, FIR_WEB, command="echo app ran", DYNOSTAT_INTERVAL="5", **hostile
+    )
+    assert len(reaper.wait_for_orphans(1)) == 1
+    lines = log_path.read_text().splitlines()
+    assert lines[0] == "app ran"
+    assert [line for line in lines[1:] if not line.startswith(f"source={FIR_WEB} ")] == []
+
+
+@pytest.fixture
+def read_only_tmp(tmp_path):
+    """The dyno's TMPDIR as a real read-only bind mount, unmounted again whatever happens."""
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root")
+    lock_dir = tmp_path / "dyno-tmp"
+    lock_dir.mkdir()
+    subprocess.run(["mount", "--bind", "-o", "ro", str(lock_dir), str(lock_dir)], check=True)
+    try:
+        yield lock_dir
+    finally:
+        subprocess.run(["umount", str(lock_dir)], check=True)
+
+
+def test_a_read_only_tmp_still_gets_exactly_one_agent_however_often_it_launches(
+    lifecycle, tmp_path, reaper, read_only_tmp
+):
+    built_image(lifecycle)
+    _, log_path = launch_dyno(lifecycle, tmp_path, FIR_WEB, DYNOSTAT_INTERVAL="5")
+    first = reaper.wait_for_orphans(1)
+    assert len(first) == 1
+    for _ in range(3):
+        launch_dyno(lifecycle, tmp_path, FIR_WEB, DYNOSTAT_INTERVAL="5")
+    time.sleep(1.0)  # long enough for a second agent to start and find the lock taken
+    alive = {pid for pid in reaper.orphans() if stat_fields(pid)[2] != "Z"}
+    assert alive == first
+    assert not (read_only_tmp / "dynostat.lock").exists()  # no file: the socket holds it
+    assert agent_lines(log_path, FIR_WEB)
+    assert "at=error" not in log_path.read_text()
+
+
 @pytest.mark.parametrize(
     "case",
     [
@@ -240,9 +300,8 @@ def test_a_second_launch_in_the_same_dyno_starts_no_second_agent(lifecycle, tmp_
         ("release-7c9d8e6f5-a1b2c", "all", 1),
         ("web.1", "web", 1),
         ("run.4821", None, 0),
-        # The shell launcher reads this one-off name as type "run-4821" and starts the agent,
-        # which reads it as "run" and leaves at once, silently.
         ("run-4821", None, 0),
+        ("run-4821", "ALL", 1),
     ],
 )
 def test_process_types_are_filtered_by_fir_and_classic_dyno_names(

@@ -9,8 +9,9 @@ dyno, prints the dyno's log stream with a timestamp per line, and stops it like 
 A dyno here is:
 - its own PID namespace with its own /proc, whose PID 1 is a reaping init (init.py), so the
   app's shell is not PID 1 and orphans never stay zombies;
-- its own mount namespace: the slug on /app (HOME and cwd), a private /tmp, and an
-  /etc/profile that sources $HOME/.profile.d/*.sh for every login shell (profile.sh);
+- its own mount namespace: the slug on /app (HOME and cwd; read-only with
+  read_only_slug=True), a private /tmp, and an /etc/profile that sources
+  $HOME/.profile.d/*.sh for every login shell (profile.sh);
 - a pids cgroup with pids.max and a memory cgroup with a limit (cgroup v1, or v2 where the
   machine has it), both removed afterwards; with cgroupns=True also a cgroup namespace and
   cgroupfs mounted inside it, so the dyno sees its own cgroups as the root, as in a
@@ -339,8 +340,10 @@ class Dyno:
         echo: TextIO | None = None,
         on_line: Callable[[LogLine], None] | None = None,
         cgroupns: bool = False,
+        read_only_slug: bool = False,
     ) -> None:
         self.slug = Path(slug)
+        self.read_only_slug = read_only_slug
         self.on_line = on_line
         self.cgroupns = cgroupns
         self.command = command
@@ -398,6 +401,7 @@ class Dyno:
         log_read, log_write = os.pipe()
         spec = {
             "binds": [[str(self.slug), "/app"], [str(PROFILE), "/etc/profile"]],
+            "read_only": ["/app"] if self.read_only_slug else [],
             "tmp_size": "64m",
             "cgroup_procs": self.cgroups.procs_files,
             "uid": self.uid,
@@ -1011,6 +1015,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="give the dyno a cgroup namespace: its cgroups are the root of what it sees",
     )
     parser.add_argument(
+        "--read-only-slug", action="store_true", help="mount the slug on /app read-only"
+    )
+    parser.add_argument(
         "--no-build",
         action="store_true",
         help="run the app directory as it is, without the buildpack",
@@ -1039,6 +1046,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             memory_limit=args.memory_mb * MIB,
             grace=args.grace,
             cgroupns=args.cgroupns,
+            read_only_slug=args.read_only_slug,
             echo=sys.stdout,
         ) as session:
             dyno = session.dyno

@@ -39,6 +39,8 @@ def prepare_filesystem(spec: dict) -> None:
     # which the dyno's own tmpfs hides next.
     for source, target in spec["binds"]:
         mount("--bind", source, target)
+    for target in spec.get("read_only", []):
+        mount("-o", "remount,bind,ro", target)
     mount("-t", "tmpfs", "-o", f"mode=1777,nosuid,nodev,size={spec['tmp_size']}", "tmpfs", "/tmp")
 
 

@@ -1,5 +1,7 @@
-"""Stands in for the agent (``dynostat.cli.main``) in launcher tests: takes the lock like the
-real agent, records how it was started, then idles for a bounded time.
+"""Stands in for the agent (``dynostat.cli.main``) in launcher tests: takes the lock with the
+real agent's own lock module (the tests copy agent/dynostat/lock.py beside this file), records
+how it was started, then idles for a bounded time. It never decides to stay out: every start
+the launcher makes is recorded, so a test sees exactly where the launcher skipped Python.
 
 Each start appends its pid to <DYNOSTAT_TEST_STATE_DIR>/attempts; the one that gets the lock
 writes <DYNOSTAT_TEST_STATE_DIR>/agent.<pid>.json with its pid, parent, session, process
@@ -8,12 +10,13 @@ group, open descriptors, standard streams, Python-related environment and import
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
 import sys
 import time
+
+from dynostat import lock  # the real agent's module, copied beside this stub by the tests
 
 IDLE_SECONDS = 60
 
@@ -36,10 +39,8 @@ def main() -> None:
     with open(os.path.join(state_dir, "attempts"), "a", encoding="utf-8") as attempts:
         attempts.write(f"{os.getpid()}\n")
     lock_path = sys.argv[sys.argv.index("--lock") + 1]
-    lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    held = lock.take(lock_path)
+    if held is None:
         sys.exit(0)
 
     state = {
@@ -50,10 +51,12 @@ def main() -> None:
         "descriptors": descriptors,
         "stdin": os.readlink("/proc/self/fd/0"),
         "stdout": os.readlink("/proc/self/fd/1"),
+        "stderr": os.readlink("/proc/self/fd/2"),
         "python_environment": sorted(k for k in os.environ if k.startswith("PYTHON")),
         "pythonpath": os.environ.get("PYTHONPATH", ""),
         "sys_path": sys.path,
         "argv": sys.argv[1:],
+        "lock_file_held": held.fd is not None,
     }
     path = os.path.join(state_dir, f"agent.{os.getpid()}.json")
     with open(path + ".tmp", "w", encoding="utf-8") as out:
