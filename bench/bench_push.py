@@ -172,13 +172,19 @@ def run_agent(
 def time_sends(env: dict, sends: int) -> tuple[float, float]:
     """Median wall and CPU microseconds of one Sink.send of a real sample, in process."""
     sys.path.insert(0, str(AGENT_DIR))
+    from dynostat import config
     from dynostat.push import make_sink
     from dynostat.sampler import make_sampler
 
     sample = make_sampler("/proc", "/sys/fs/cgroup", 3, lambda fields: None).sample(time.time())
     sample.agent_rss, sample.agent_cpu_ms, sample.push_dropped = 8_500_000, 1.25, 0
     reports: list = []
-    sink = make_sink(env, 20, reports.append)
+    settings, _ = config.load(env)
+
+    def report(fields, key=None, every=None):
+        reports.append(fields)
+
+    sink = make_sink(settings.push, settings.dyno, 20, report)
     walls, cpus = [], []
     for _ in range(sends):
         wall, cpu = time.perf_counter(), time.process_time()

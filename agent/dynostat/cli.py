@@ -1,4 +1,4 @@
-"""``python3 -m dynostat``: parse the command line, build the agent, run its loop.
+"""``python3 -m dynostat``: read the command line, build the agent, run its loop.
 
     dynostat [--interval S] [--count N] [--once] [--format logfmt|json]
              [--proc-root DIR] [--cgroup-root DIR] [--lock FILE]
@@ -6,15 +6,14 @@
 Flags override config vars. ``--lock FILE`` is how the dyno's launcher guarantees exactly one
 agent per dyno: the agent takes the lock of FILE (see ``dynostat.lock``) and, if another agent
 holds it, exits 0 without a word. In that launched mode the agent is also the one place that
-decides whether this dyno gets an agent at all (``stays_out``): it exits 0, silently, when
-``DYNOSTAT_DISABLE`` is set, when there is no ``DYNO`` (a ``heroku ps:exec`` session) or when
-``DYNOSTAT_PROCESS_TYPES`` leaves this dyno's process type out. Run by hand it always samples,
-because the user asked it to.
+decides whether this dyno gets an agent at all (``Config.must_stay_out``): it exits 0,
+silently, when ``DYNOSTAT_DISABLE`` is set, when there is no ``DYNO`` (a ``heroku ps:exec``
+session) or when ``DYNOSTAT_PROCESS_TYPES`` leaves this dyno's process type out. Run by hand
+it always samples, because the user asked it to.
 
 Exit status: 0 after ``--count``/``--once``, after SIGTERM/SIGINT, when stdout is closed, when
-another agent holds the lock; 2 for a bad command line. An unexpected crash prints one
-``at=error event=agent_crash`` line and, after one interval, re-executes the agent in place
-(same pid, no supervisor process); repeated crashes double the wait, up to an hour.
+another agent holds the lock; 2 for a bad command line. An unexpected crash is handled by
+``dynostat.supervisor``: one line, a wait, the agent again in the same process.
 """
 
 from __future__ import annotations
@@ -23,11 +22,11 @@ import os
 import sys
 import time
 
-from dynostat import __version__, config, lock
+from dynostat import __version__, config, lock, supervisor
 from dynostat.alerts import Alerts
-from dynostat.identity import Identity, identify, process_type
+from dynostat.identity import identify
 from dynostat.logwriter import LineWriter, OutputClosed
-from dynostat.loop import Agent, Reporter, Schedule, Signals, StopRequested, describe
+from dynostat.loop import Reporter, Schedule, Signals, StopRequested, TickWork, describe
 from dynostat.numbers import parse_decimal, parse_whole
 from dynostat.output import Formatter
 from dynostat.selfcost import SelfCost
@@ -37,13 +36,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-# How many crash re-executions happened in a row; read back by the re-executed agent.
-RESTARTS_VAR = "DYNOSTAT_RESTARTS"
-# A run that lasted this long before crashing counts as healthy: the back-off starts over.
-HEALTHY_RUN_S = 600.0
-MAX_RESTART_WAIT_S = 3600.0
-# Past this many crashes in a row the wait is an hour anyway; the count only needs to get here.
-MAX_RESTARTS = 1000
+    from dynostat.identity import Identity
+
 # --count takes any number of samples a person could want; a year of 1 s samples is plenty.
 MAX_COUNT = 10**9
 
@@ -73,19 +67,34 @@ def check_format(text: str) -> str:
     return text
 
 
-# Flag -> (destination, check) for the flags that take a value.
-_VALUE_FLAGS = {
-    "--interval": ("interval", check_interval),
-    "--count": ("count", check_count),
-    "--format": ("format", check_format),
-    "--proc-root": ("proc_root", str),
-    "--cgroup-root": ("cgroup_root", str),
-    "--lock": ("lock", str),
-}
+# Every flag, once: (flag, destination, check of its value or None for a switch, metavar,
+# help). The quick parser and argparse's help and errors are both made from this table.
+FLAGS = (
+    (
+        "--interval",
+        "interval",
+        check_interval,
+        "S",
+        "seconds between samples (default DYNOSTAT_INTERVAL or 20; 0.01 to 3600 here, "
+        "1 to 3600 in the config var)",
+    ),
+    ("--count", "count", check_count, "N", "take N samples, then exit"),
+    ("--once", "once", None, None, "take one sample, then exit"),
+    ("--format", "format", check_format, "logfmt|json", "output format"),
+    ("--proc-root", "proc_root", str, "DIR", "procfs to read (default /proc)"),
+    ("--cgroup-root", "cgroup_root", str, "DIR", "cgroup tree to read (default /sys/fs/cgroup)"),
+    (
+        "--lock",
+        "lock",
+        str,
+        "FILE",
+        "hold an exclusive lock on FILE; exit 0 silently if another agent holds it",
+    ),
+)
 
 
 def parse_args(argv: Sequence[str]) -> dict[str, object]:
-    """The flags as a dict of destinations (None for flags not given).
+    """The flags as a dict of destinations (None for flags not given, False for switches).
 
     The common, well-formed command lines are read directly: argparse alone costs more
     than a megabyte of the agent's memory (on Python 3.9 it even loads shutil, bz2, lzma
@@ -100,24 +109,28 @@ def parse_args(argv: Sequence[str]) -> dict[str, object]:
 
 
 def _parse_plain(argv: Sequence[str]) -> dict[str, object] | None:
-    flags: dict[str, object] = {dest: None for dest, _ in _VALUE_FLAGS.values()}
-    flags["once"] = False
+    by_flag = {flag: (dest, check) for flag, dest, check, _, _ in FLAGS}
+    flags: dict[str, object] = {
+        dest: (False if check is None else None) for dest, check in by_flag.values()
+    }
     position = 0
     while position < len(argv):
         arg = argv[position]
         position += 1
-        if arg == "--once":
-            flags["once"] = True
-            continue
         name, equals, value = arg.partition("=")
-        if name not in _VALUE_FLAGS:
+        if name not in by_flag:
             return None
+        dest, check = by_flag[name]
+        if check is None:
+            if equals:
+                return None
+            flags[dest] = True
+            continue
         if not equals:
             if position >= len(argv):
                 return None
             value = argv[position]
             position += 1
-        dest, check = _VALUE_FLAGS[name]
         try:
             flags[dest] = check(value)
         except ValueError:
@@ -143,43 +156,118 @@ def build_parser():
         description="Sample a dyno's memory, load, tasks, threads and zombies; print logfmt "
         "lines every interval. Flags override DYNOSTAT_* config vars.",
     )
-    parser.add_argument(
-        "--interval",
-        type=argparse_type(check_interval),
-        metavar="S",
-        help="seconds between samples (default DYNOSTAT_INTERVAL or 20; "
-        "0.01 to 3600 here, 1 to 3600 in the config var)",
-    )
-    parser.add_argument(
-        "--count", type=argparse_type(check_count), metavar="N", help="take N samples, then exit"
-    )
-    parser.add_argument("--once", action="store_true", help="take one sample, then exit")
-    parser.add_argument("--format", choices=config.FORMATS, help="output format")
-    parser.add_argument("--proc-root", metavar="DIR", help="procfs to read (default /proc)")
-    parser.add_argument(
-        "--cgroup-root", metavar="DIR", help="cgroup tree to read (default /sys/fs/cgroup)"
-    )
-    parser.add_argument(
-        "--lock",
-        metavar="FILE",
-        help="hold an exclusive lock on FILE; exit 0 silently if another agent holds it",
-    )
+    for flag, dest, check, metavar, help_text in FLAGS:
+        if check is None:
+            parser.add_argument(flag, dest=dest, action="store_true", help=help_text)
+        else:
+            parser.add_argument(
+                flag, dest=dest, type=argparse_type(check), metavar=metavar, help=help_text
+            )
     parser.add_argument("--version", action="version", version=f"dynostat {__version__}")
     return parser
 
 
-def settings(flags: Mapping[str, object], env: Mapping[str, str]):
-    """(config after vars and flags, the config_invalid error fields to print)."""
-    base, errors = config.from_env(env)
-    overrides = {
-        "interval": flags["interval"],
-        "count": 1 if flags["once"] else flags["count"],
-        "format": flags["format"],
-        "proc_root": flags["proc_root"],
-        "cgroup_root": flags["cgroup_root"],
-        "lock": flags["lock"],
-    }
-    return config.with_flags(base, overrides), errors
+def config_flags(flags: Mapping[str, object]) -> dict[str, object]:
+    """The command line's flags as the Config fields they set (None: not given)."""
+    overrides = {name: value for name, value in flags.items() if name != "once"}
+    if flags.get("once"):
+        overrides["count"] = 1
+    return overrides
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    stdout_fd: int | None = None,
+    execve=os.execve,
+) -> int:
+    """Run the agent; returns the exit status (see the module docstring)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    flags = parse_args(args_list)
+    env = os.environ if env is None else env
+    started = time.monotonic()
+
+    settings, errors = config.load(env, config_flags(flags))
+    fd = 1 if stdout_fd is None else stdout_fd
+    # Started with fd 1 closed: there is nobody to print for.
+    if settings.must_stay_out() or not _is_open(fd):
+        return 0
+    identity = identify(settings.dyno)
+    formatter = Formatter(identity.source, identity.dyno, settings.format, settings.metric_prefix)
+    signals = Signals()
+    writer = LineWriter(fd, formatter.event_line, stop=signals)
+    reporter = Reporter(formatter, writer)
+    signals.install()
+    try:
+        for fields in errors:
+            reporter(fields)
+        if not _take_lock(settings, reporter):
+            return 0
+        try:
+            run(settings, identity, reporter, signals)
+        except Exception as exc:  # noqa: BLE001 -- a crash becomes one line and a re-exec
+            return supervisor.restart_after_crash(
+                exc,
+                settings,
+                reporter,
+                signals,
+                argv=args_list,
+                env=env,
+                started=started,
+                execve=execve,
+            )
+        return 0
+    except StopRequested:
+        return 0
+    except OutputClosed:
+        if stdout_fd is None:
+            _silence_stdout()
+        return 0
+    finally:
+        signals.uninstall()
+
+
+def run(
+    settings: config.Config,
+    identity: Identity,
+    reporter: Reporter,
+    signals: Signals,
+    *,
+    clock=time.monotonic,
+) -> None:
+    """Build the sampler and sink and run the loop until count, a stop, or a crash."""
+    from dynostat.sampler import make_sampler  # noqa: PLC0415
+
+    sampler = make_sampler(settings.proc_root, settings.cgroup_root, settings.top, reporter)
+    work = TickWork(
+        sampler,
+        reporter,
+        alerts=Alerts(settings.warn_tasks_pct, settings.warn_memory_pct, clock=clock),
+        cost=SelfCost(),
+        sink=_make_sink(settings, reporter),
+        identity=(identity.source, identity.dyno),
+        signals=signals,
+    )
+    writer = reporter.writer
+    schedule = Schedule(
+        settings.interval,
+        clock=clock,
+        sleep=signals.sleep,
+        stopping=lambda: signals.requested,
+        on_deadline=lambda deadline: setattr(writer, "deadline", deadline),
+        on_skipped=writer.count_skipped,
+    )
+    schedule.run(work.run, count=settings.count)
+
+
+def _make_sink(settings: config.Config, reporter: Reporter):
+    if settings.push is None:
+        return None
+    # Imported only when a push is asked for: pushing costs memory an agent that only prints
+    # lines must not pay.
+    from dynostat.push import make_sink  # noqa: PLC0415
+
+    return make_sink(settings.push, settings.dyno, settings.interval, reporter)
 
 
 def _is_open(fd: int) -> bool:
@@ -200,213 +288,26 @@ def _silence_stdout() -> None:
         pass
 
 
-def _make_sink(cfg: config.Config, env: Mapping[str, str], reporter: Reporter):
-    if not cfg.push:
-        return None
-    try:
-        # Imported only when DYNOSTAT_URL is set: pushing costs memory an agent that only
-        # prints lines must not pay.
-        from dynostat.push import make_sink  # noqa: PLC0415
-    except ImportError as exc:
-        reporter({"at": "error", "event": "push_unavailable", "reason": describe(exc)})
-        return None
-    return make_sink(env, cfg.interval, reporter)
-
-
-def run(
-    cfg: config.Config,
-    env: Mapping[str, str],
-    identity: Identity,
-    reporter: Reporter,
-    signals: Signals,
-    *,
-    clock=time.monotonic,
-) -> None:
-    """Build the sampler and sink and run the loop until count, a stop, or a crash."""
-    from dynostat.sampler import make_sampler  # noqa: PLC0415
-
-    sampler = make_sampler(cfg.proc_root, cfg.cgroup_root, cfg.top, reporter)
-    sink = _make_sink(cfg, env, reporter)
-    agent = Agent(
-        sampler,
-        reporter,
-        alerts=Alerts(cfg.warn_tasks_pct, cfg.warn_memory_pct, clock=clock),
-        cost=SelfCost(),
-        sink=sink,
-        identity=(identity.source, identity.dyno),
-        signals=signals,
-    )
-    writer = reporter.writer
-    schedule = Schedule(
-        cfg.interval,
-        clock=clock,
-        sleep=signals.sleep,
-        stopping=lambda: signals.requested,
-        on_deadline=lambda deadline: setattr(writer, "deadline", deadline),
-        on_skipped=writer.count_skipped,
-    )
-    schedule.run(agent.tick, count=cfg.count)
-
-
-def restart_command(argv: Sequence[str], script: str | None = None) -> list[str]:
-    """The command line that runs this agent again with the same arguments.
-
-    The agent started by the ``dynostat-agent`` script (as on dynos, ``script`` defaults to
-    ``sys.argv[0]``) restarts through it again; otherwise through ``-m dynostat``. Either
-    needs the package on the path: the re-executed agent gets it through PYTHONPATH (see
-    ``restart_env``), so isolation flags that would hide PYTHONPATH (-I, -E) are not passed
-    on; -S and -s are.
-    """
-    if script is None:
-        script = sys.argv[0] if sys.argv else ""
-    flags = []
-    if sys.flags.no_site:
-        flags.append("-S")
-    if sys.flags.no_user_site or sys.flags.isolated:
-        flags.append("-s")
-    if sys.flags.dont_write_bytecode:
-        flags.append("-B")
-    if os.path.basename(script) == "dynostat-agent" and os.path.isfile(script):
-        return [sys.executable, *flags, os.path.abspath(script), *argv]
-    return [sys.executable, *flags, "-m", "dynostat", *argv]
-
-
-def restart_env(env: Mapping[str, str], restarts: int) -> dict[str, str]:
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    new_env = dict(env)
-    path = new_env.get("PYTHONPATH", "")
-    if package_parent not in path.split(os.pathsep):
-        new_env["PYTHONPATH"] = package_parent + (os.pathsep + path if path else "")
-    new_env[RESTARTS_VAR] = str(restarts)
-    return new_env
-
-
-def restart_wait(interval: float, restarts: int) -> float:
-    """One interval after the first crash, doubling with each crash in a row, up to an hour."""
-    return min(interval * (2 ** min(restarts, 16)), MAX_RESTART_WAIT_S)
-
-
-def previous_restarts(env: Mapping[str, str]) -> int:
-    restarts = parse_whole(env.get(RESTARTS_VAR, ""), 0, MAX_RESTARTS)
-    return 0 if restarts is None else restarts
-
-
-def stays_out(cfg: config.Config, env: Mapping[str, str]) -> bool:
-    """Whether a launched agent (one with ``--lock``) must not run in this dyno.
-
-    The one place that decides it. The launcher starts the agent in every dyno except where
-    this function provably says True (see vendor/dynostat-launcher.sh), and the cases both
-    are tested against live in tests/cases/process_types.tsv.
-    """
-    if cfg.lock is None:
-        return False  # run by hand: the user asked for samples
-    if cfg.disable:
-        return True
-    # No dyno name: not a dyno, or a `heroku ps:exec` session, whose dyno has its own agent
-    # already (or, being a one-off, is meant to have none).
-    dyno_name = env.get("DYNO", "").strip()
-    return not dyno_name or not cfg.runs_in(process_type(dyno_name))
-
-
-def main(
-    argv: Sequence[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    stdout_fd: int | None = None,
-    execve=os.execve,
-) -> int:
-    """Run the agent; returns the exit status (see the module docstring)."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    flags = parse_args(args_list)
-    env = os.environ if env is None else env
-    started = time.monotonic()
-
-    cfg, errors = settings(flags, env)
-    real_stdout = stdout_fd is None
-    fd = 1 if stdout_fd is None else stdout_fd
-    # Started with fd 1 closed: there is nobody to print for.
-    if stays_out(cfg, env) or not _is_open(fd):
-        return 0
-    identity = identify(env)
-    formatter = Formatter(identity.source, identity.dyno, cfg.format, cfg.metric_prefix)
-    signals = Signals()
-    writer = LineWriter(fd, formatter.event_line, stop=signals)
-    reporter = Reporter(formatter, writer)
-    signals.install()
-    try:
-        for fields in errors:
-            reporter(fields)
-        if not _locked(cfg, reporter):
-            return 0
-        try:
-            run(cfg, env, identity, reporter, signals)
-        except Exception as exc:  # noqa: BLE001 -- a crash becomes one line and a re-exec
-            return _crash(
-                exc,
-                cfg,
-                env,
-                reporter,
-                signals,
-                args_list=args_list,
-                started=started,
-                execve=execve,
-            )
-        return 0
-    except StopRequested:
-        return 0
-    except OutputClosed:
-        if real_stdout:
-            _silence_stdout()
-        return 0
-    finally:
-        signals.uninstall()
-
-
 # What holds the lock: kept (and so the lock held) for as long as the process lives.
 _held_lock: lock.Held | None = None
 
 
-def _locked(cfg: config.Config, reporter: Reporter) -> bool:
+def _take_lock(settings: config.Config, reporter: Reporter) -> bool:
     """Take ``--lock`` if asked; False when another agent holds it (this one must go)."""
     global _held_lock  # noqa: PLW0603 -- one lock per process, held until it exits
-    if cfg.lock is None:
+    if settings.lock is None:
         return True
     try:
-        held = lock.take(cfg.lock)
+        held = lock.take(settings.lock)
     except OSError as exc:
         # Neither the file nor the socket could be used. Running unlocked risks a second
         # agent; not running hides every metric. Two agents show up plainly in the logs,
         # with this line to explain them.
-        reporter({"at": "error", "event": "lock_failed", "path": cfg.lock, "reason": describe(exc)})
+        reporter(
+            {"at": "error", "event": "lock_failed", "path": settings.lock, "reason": describe(exc)}
+        )
         return True
     if held is None:
         return False
     _held_lock = held
     return True
-
-
-def _crash(exc, cfg, env, reporter, signals, *, args_list, started, execve) -> int:
-    """Say why the agent crashed, wait, and replace this process with a fresh agent."""
-    restarts = previous_restarts(env)
-    if time.monotonic() - started >= HEALTHY_RUN_S:
-        restarts = 0
-    wait = restart_wait(cfg.interval, restarts)
-    reporter(
-        {
-            "at": "error",
-            "event": "agent_crash",
-            "reason": describe(exc),
-            "restarts": restarts,
-            "restart_in": f"{wait:g}s",
-        }
-    )
-    if signals.sleep(wait):
-        return 0
-    if not sys.executable:
-        return 1
-    command = restart_command(args_list)
-    try:
-        execve(command[0], command, restart_env(env, restarts + 1))
-    except OSError as error:
-        reporter({"at": "error", "event": "restart_failed", "reason": describe(error)})
-        return 1
-    return 1  # only reached when a test's execve returns instead of replacing the process

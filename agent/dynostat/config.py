@@ -1,14 +1,16 @@
-"""Config vars (``heroku config:set DYNOSTAT_...``) and the command-line flags that override them.
+"""The one place the environment is read: config vars, dyno metadata and command-line flags.
 
-A bad value never stops the agent: it gives one ``at=error event=config_invalid`` line naming
-the variable, the value and the default, and the default is used. A variable set to the
-empty string counts as unset, except ``DYNOSTAT_METRIC_PREFIX`` where empty is meaningful
-(drop-in log-runtime-metrics names). Values of variables that may hold a secret (the push
-URL, its headers) are never printed.
+``load(env, flags)`` turns them into one typed record, ``Config``, that every other module
+receives; no other module reads the environment. A bad value never stops the agent: it gives
+one ``at=error event=config_invalid`` line naming the variable, the value and the default,
+and the default is used. A variable set to the empty string counts as unset, except
+``DYNOSTAT_METRIC_PREFIX`` where empty is meaningful (drop-in log-runtime-metrics names).
+Values of variables that may hold a secret (the push URL, its headers) are never printed.
 """
 
 from __future__ import annotations
 
+from dynostat.identity import process_type
 from dynostat.numbers import parse_decimal, parse_whole
 from dynostat.records import Frozen
 
@@ -53,7 +55,52 @@ MAX_PREFIX_CHARS = 64
 _SHOWN_VALUE_CHARS = 100
 
 
-# Field -> default. A namedtuple rather than a dataclass: dataclasses (with inspect, ast,
+# How many crash re-executions happened in a row; the supervisor sets it for the agent it
+# starts again, and only the back-off reads it.
+RESTARTS_VAR = "DYNOSTAT_RESTARTS"
+MAX_RESTARTS = 1000
+
+# The variables the push reads, handed to push.settings when a push is asked for.
+PUSH_VARS = (
+    "DYNOSTAT_URL",
+    "DYNOSTAT_PUSH_PROTOCOL",
+    "DYNOSTAT_PUSH_HEADERS",
+    "DYNOSTAT_PUSH_BUFFER",
+)
+
+
+class Dyno(Frozen):
+    """Who the agent runs for, from the dyno's environment (dyno metadata where it is on).
+
+    ``name`` is ``DYNO`` (``web.1``; empty outside a dyno); the rest come from Heroku's dyno
+    metadata (``heroku labs:enable runtime-dyno-metadata``) and are empty without it.
+    """
+
+    __slots__ = (
+        "name",
+        "id",
+        "app_name",
+        "app_id",
+        "release_version",
+        "release_commit",
+        "release_created_at",
+    )
+    _defaults = dict.fromkeys(__slots__, "")
+
+
+# (Dyno field, variable)
+_DYNO_VARS = (
+    ("name", "DYNO"),
+    ("id", "HEROKU_DYNO_ID"),
+    ("app_name", "HEROKU_APP_NAME"),
+    ("app_id", "HEROKU_APP_ID"),
+    ("release_version", "HEROKU_RELEASE_VERSION"),
+    ("release_commit", "HEROKU_SLUG_COMMIT"),
+    ("release_created_at", "HEROKU_RELEASE_CREATED_AT"),
+)
+
+
+# Field -> default. A slotted record rather than a dataclass: dataclasses (with inspect, ast,
 # dis and re behind it) would cost the agent megabytes of memory for one settings record.
 _CONFIG_DEFAULTS = {
     "disable": False,
@@ -65,7 +112,9 @@ _CONFIG_DEFAULTS = {
     "warn_tasks_pct": 80,
     "warn_memory_pct": 90,
     "top": DEFAULT_TOP,
-    "push": False,  # DYNOSTAT_URL is set; the push package reads the rest itself
+    "push": None,  # PushSettings when a push is asked for (see push.settings)
+    "dyno": Dyno(),
+    "restarts": 0,  # crash re-executions in a row before this start
     "count": None,  # samples to take before exiting; None = until stopped
     "proc_root": "/proc",
     "cgroup_root": "/sys/fs/cgroup",
@@ -85,6 +134,21 @@ class Config(Frozen):
         if self.process_types is None:
             return folded not in DEFAULT_EXCLUDED_TYPES
         return ALL_TYPES in self.process_types or folded in self.process_types
+
+    def must_stay_out(self) -> bool:
+        """Whether a launched agent (one with ``--lock``) must not run in this dyno.
+
+        The one place that decides it. The launcher starts the agent in every dyno except
+        where this provably says True (see vendor/dynostat-launcher.sh), and both are tested
+        against the cases of tests/cases/process_types.tsv.
+        """
+        if self.lock is None:
+            return False  # run by hand: the user asked for samples
+        if self.disable:
+            return True
+        # No dyno name: not a dyno, or a `heroku ps:exec` session, whose dyno has its own
+        # agent already (or, being a one-off, is meant to have none).
+        return not self.dyno.name or not self.runs_in(process_type(self.dyno.name))
 
 
 # -- parsers: text -> value, or None when the text is not a valid value ---------------------
@@ -183,19 +247,27 @@ _VARS: tuple[tuple[str, str, Callable[[str], object], str, str], ...] = (
 _EMPTY_IS_A_VALUE = frozenset({"DYNOSTAT_METRIC_PREFIX"})
 
 
-def invalid(var: str, value: str, default: str, expected: str) -> Fields:
-    """The fields of one ``config_invalid`` error line (no value for a secret variable)."""
+def invalid(var: str, value: str, default: str, expected: str, reason: str | None = None) -> Fields:
+    """The fields of one ``config_invalid`` error line (no value for a secret variable).
+
+    ``reason`` is a short code for what is wrong when the value itself cannot be shown.
+    """
     fields: Fields = {"at": "error", "event": "config_invalid", "var": var}
     if var not in SECRET_VARS:
         shown = value if len(value) <= _SHOWN_VALUE_CHARS else value[:_SHOWN_VALUE_CHARS] + "..."
         fields["value"] = shown
+    if reason is not None:
+        fields["reason"] = reason
     fields["default"] = default
     fields["expected"] = expected
     return fields
 
 
-def from_env(env: Mapping[str, str]) -> tuple[Config, list[Fields]]:
-    """The config the environment asks for, and one error line's fields per bad variable."""
+def load(
+    env: Mapping[str, str], flags: Mapping[str, object] | None = None
+) -> tuple[Config, list[Fields]]:
+    """The config the environment and the command line ask for, and one error line's fields
+    per bad variable. Flags that were given (not None) take precedence over config vars."""
     values: dict[str, object] = {}
     errors: list[Fields] = []
     for var, field_name, parse, default, expected in _VARS:
@@ -207,11 +279,14 @@ def from_env(env: Mapping[str, str]) -> tuple[Config, list[Fields]]:
             errors.append(invalid(var, text, default, expected))
             continue
         values[field_name] = value
-    values["push"] = bool(env.get("DYNOSTAT_URL", "").strip())
+    values["dyno"] = Dyno(**{field: env.get(var, "").strip() for field, var in _DYNO_VARS})
+    restarts = parse_whole(env.get(RESTARTS_VAR, ""), 0, MAX_RESTARTS)
+    values["restarts"] = 0 if restarts is None else restarts
+    if env.get("DYNOSTAT_URL", "").strip():
+        # Imported only now: checking a URL costs memory an agent without push must not pay.
+        from dynostat.push import settings  # noqa: PLC0415
+
+        values["push"], push_errors = settings.parse({var: env.get(var, "") for var in PUSH_VARS})
+        errors.extend(push_errors)
+    values.update({name: value for name, value in (flags or {}).items() if value is not None})
     return Config(**values), errors  # type: ignore[arg-type]
-
-
-def with_flags(config: Config, flags: Mapping[str, object]) -> Config:
-    """The config with every command-line flag that was given (not None) taking precedence."""
-    given = {name: value for name, value in flags.items() if value is not None}
-    return config.replace(**given)  # type: ignore[return-value]

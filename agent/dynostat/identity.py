@@ -21,7 +21,7 @@ from dynostat.records import Frozen
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from dynostat.config import Dyno
 
 LOCAL_SOURCE = "local"
 
@@ -32,11 +32,11 @@ class Identity(Frozen):
     __slots__ = ("source", "dyno")
 
 
-def identify(env: Mapping[str, str]) -> Identity:
+def identify(dyno: Dyno) -> Identity:
     """The source and dyno of this agent's lines."""
-    source = env.get("DYNO", "").strip() or LOCAL_SOURCE
-    dyno = env.get("HEROKU_DYNO_ID", "").strip() or os.uname().nodename or "unknown"
-    return Identity(source=source, dyno=dyno)
+    return Identity(
+        source=dyno.name or LOCAL_SOURCE, dyno=dyno.id or os.uname().nodename or "unknown"
+    )
 
 
 def process_type(dyno_name: str) -> str:

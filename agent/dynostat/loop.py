@@ -240,7 +240,7 @@ class Reporter:
         self.writer.write([self.formatter.event_line(fields)])
 
 
-class Agent:
+class TickWork:
     """One tick's work: sample, add the agent's own cost, print, warn, push."""
 
     def __init__(
@@ -266,7 +266,7 @@ class Agent:
         self.wall_clock = wall_clock
         self.signals = signals
 
-    def tick(self, final: bool = False) -> Sample | None:
+    def run(self, final: bool = False) -> Sample | None:
         try:
             sample = self.sampler.sample(self.wall_clock())
             self.cost.fill(sample)
@@ -307,4 +307,12 @@ class Agent:
             self.reporter({"at": "error", "event": "push_failed", "reason": type(failure).__name__})
 
 
-__all__ = ["Agent", "OutputClosed", "Reporter", "Schedule", "Signals", "StopRequested", "describe"]
+__all__ = [
+    "OutputClosed",
+    "Reporter",
+    "Schedule",
+    "Signals",
+    "StopRequested",
+    "TickWork",
+    "describe",
+]

@@ -22,7 +22,7 @@ import logfmtkv
 import pytest
 
 import readme_decoder
-from dynostat import cli
+from dynostat import cli, config, supervisor
 from support.output import CapturedOutput
 
 AGENT = Path(__file__).resolve().parents[2] / "agent"
@@ -500,24 +500,24 @@ def test_a_stop_signal_during_the_restart_wait_exits_0(tree):
 
 
 def test_the_restart_wait_doubles_up_to_an_hour_and_resets_after_a_healthy_run():
-    assert [cli.restart_wait(20, n) for n in range(4)] == [20, 40, 80, 160]
-    assert cli.restart_wait(20, 50) == cli.MAX_RESTART_WAIT_S
-    assert cli.previous_restarts({"DYNOSTAT_RESTARTS": "x"}) == 0
-    assert cli.previous_restarts({"DYNOSTAT_RESTARTS": "4"}) == 4
+    assert [supervisor.restart_wait(20, n) for n in range(4)] == [20, 40, 80, 160]
+    assert supervisor.restart_wait(20, 50) == supervisor.MAX_RESTART_WAIT_S
+    assert config.load({"DYNOSTAT_RESTARTS": "x"})[0].restarts == 0
+    assert config.load({"DYNOSTAT_RESTARTS": "4"})[0].restarts == 4
 
 
 def test_the_restart_command_is_the_same_agent_with_the_same_arguments():
-    command = cli.restart_command(["--interval", "5", "--lock", "/tmp/a b"])
+    command = supervisor.restart_command(["--interval", "5", "--lock", "/tmp/a b"])
     assert command[0] == sys.executable
     assert command[-6:] == ["-m", "dynostat", "--interval", "5", "--lock", "/tmp/a b"]
-    env = cli.restart_env({"PYTHONPATH": "/x", "DYNO": "web.1"}, 2)
+    env = supervisor.restart_env({"PYTHONPATH": "/x", "DYNO": "web.1"}, 2)
     assert env["PYTHONPATH"].split(os.pathsep) == [str(AGENT), "/x"]
     assert (env["DYNO"], env["DYNOSTAT_RESTARTS"]) == ("web.1", "2")
 
 
 def test_an_agent_started_by_the_entry_script_restarts_through_it_again():
     script = str(AGENT / "dynostat-agent")
-    command = cli.restart_command(["--lock", "/tmp/l"], script=script)
+    command = supervisor.restart_command(["--lock", "/tmp/l"], script=script)
     assert command[0] == sys.executable
     assert command[-3:] == [script, "--lock", "/tmp/l"]
     assert "-m" not in command

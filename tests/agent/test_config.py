@@ -7,18 +7,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dynostat import config
-from dynostat.cli import build_parser, parse_args, settings
+from dynostat.cli import build_parser, config_flags, parse_args
 from dynostat.output import Formatter
+from dynostat.push.settings import PushSettings
 
 
 def error_lines(env):
-    _, errors = config.from_env(env)
+    _, errors = config.load(env)
     formatter = Formatter("web.1", "d")
     return [formatter.event_line(fields) for fields in errors]
 
 
 def test_an_empty_environment_gives_the_documented_defaults():
-    cfg, errors = config.from_env({})
+    cfg, errors = config.load({})
     assert errors == []
     assert cfg == config.Config()
     assert (cfg.disable, cfg.interval, cfg.format, cfg.metric_prefix) == (
@@ -27,11 +28,11 @@ def test_an_empty_environment_gives_the_documented_defaults():
         "logfmt",
         "dynostat.",
     )
-    assert (cfg.warn_tasks_pct, cfg.warn_memory_pct, cfg.top, cfg.push) == (80, 90, 3, False)
+    assert (cfg.warn_tasks_pct, cfg.warn_memory_pct, cfg.top, cfg.push) == (80, 90, 3, None)
 
 
 def test_every_variable_is_read():
-    cfg, errors = config.from_env(
+    cfg, errors = config.load(
         {
             "DYNOSTAT_DISABLE": "TRUE",
             "DYNOSTAT_INTERVAL": "2.5",
@@ -54,12 +55,12 @@ def test_every_variable_is_read():
         warn_tasks_pct=70,
         warn_memory_pct=95,
         top=5,
-        push=True,
+        push=PushSettings("http://127.0.0.1:4318/v1/metrics", "otlp", {}, 30),
     )
 
 
 def test_a_bad_interval_gives_one_error_line_and_the_default():
-    cfg, _ = config.from_env({"DYNOSTAT_INTERVAL": "abc"})
+    cfg, _ = config.load({"DYNOSTAT_INTERVAL": "abc"})
     assert cfg.interval == 20.0
     assert error_lines({"DYNOSTAT_INTERVAL": "abc"}) == [
         "source=web.1 dyno=d at=error event=config_invalid var=DYNOSTAT_INTERVAL value=abc"
@@ -69,14 +70,14 @@ def test_a_bad_interval_gives_one_error_line_and_the_default():
 
 @pytest.mark.parametrize("value", ["0", "0.5", "3600.5", "-5", "nan", "inf", "1e9", "20s"])
 def test_the_interval_var_keeps_to_one_second_through_an_hour(value):
-    cfg, errors = config.from_env({"DYNOSTAT_INTERVAL": value})
+    cfg, errors = config.load({"DYNOSTAT_INTERVAL": value})
     assert cfg.interval == 20.0
     assert len(errors) == 1 and errors[0]["value"] == value
 
 
 @pytest.mark.parametrize(("value", "seconds"), [("1", 1.0), ("3600", 3600.0), (" 10 ", 10.0)])
 def test_the_interval_var_accepts_its_range(value, seconds):
-    cfg, errors = config.from_env({"DYNOSTAT_INTERVAL": value})
+    cfg, errors = config.load({"DYNOSTAT_INTERVAL": value})
     assert (cfg.interval, errors) == (seconds, [])
 
 
@@ -99,7 +100,7 @@ def test_the_interval_var_accepts_its_range(value, seconds):
     ],
 )
 def test_each_bad_value_names_its_variable_and_falls_back(var, value, field, default):
-    cfg, errors = config.from_env({var: value})
+    cfg, errors = config.load({var: value})
     assert getattr(cfg, field) == default
     assert len(errors) == 1
     assert errors[0]["at"] == "error" and errors[0]["event"] == "config_invalid"
@@ -127,7 +128,7 @@ def test_a_hostile_value_cannot_forge_fields_or_split_the_line():
 
 
 def test_an_empty_prefix_is_allowed_but_other_empty_vars_mean_unset():
-    cfg, errors = config.from_env(
+    cfg, errors = config.load(
         {"DYNOSTAT_METRIC_PREFIX": "", "DYNOSTAT_INTERVAL": "", "DYNOSTAT_FORMAT": ""}
     )
     assert errors == []
@@ -143,11 +144,48 @@ def test_secret_variables_are_named_but_their_value_is_never_printed():
     assert "hunter2" not in Formatter("web.1", "d").event_line(fields)
 
 
-def test_the_push_url_is_handed_on_without_being_validated_or_echoed_here():
-    cfg, errors = config.from_env({"DYNOSTAT_URL": "not a url hunter2"})
-    assert cfg.push is True
+def test_a_bad_push_url_turns_push_off_and_is_never_echoed():
+    cfg, errors = config.load({"DYNOSTAT_URL": "not a url hunter2"})
+    assert cfg.push is None
+    assert [(e["var"], e["reason"]) for e in errors] == [("DYNOSTAT_URL", "scheme_not_http")]
+    assert "hunter2" not in repr(errors)
+    assert config.load({"DYNOSTAT_URL": "  "})[0].push is None
+
+
+def test_push_settings_are_read_here_with_the_rest_of_the_config():
+    cfg, errors = config.load(
+        {
+            "DYNOSTAT_URL": " https://collector:4318/v1/metrics ",
+            "DYNOSTAT_PUSH_PROTOCOL": "Pushgateway",
+            "DYNOSTAT_PUSH_HEADERS": "X-Key=s3cret",
+            "DYNOSTAT_PUSH_BUFFER": "5",
+        }
+    )
     assert errors == []
-    assert config.from_env({"DYNOSTAT_URL": "  "})[0].push is False
+    assert (cfg.push.url, cfg.push.protocol, cfg.push.headers, cfg.push.buffer_size) == (
+        "https://collector:4318/v1/metrics",
+        "pushgateway",
+        {"X-Key": "s3cret"},
+        5,
+    )
+
+
+def test_the_dyno_and_its_metadata_are_read_here_too():
+    cfg, _ = config.load(
+        {
+            "DYNO": " web.1 ",
+            "HEROKU_DYNO_ID": "d-1",
+            "HEROKU_APP_NAME": "shop",
+            "DYNOSTAT_RESTARTS": "2",
+        }
+    )
+    assert (cfg.dyno.name, cfg.dyno.id, cfg.dyno.app_name, cfg.restarts) == (
+        "web.1",
+        "d-1",
+        "shop",
+        2,
+    )
+    assert config.load({"DYNOSTAT_RESTARTS": "²"})[0].restarts == 0
 
 
 @pytest.mark.parametrize(
@@ -162,7 +200,7 @@ def test_the_push_url_is_handed_on_without_being_validated_or_echoed_here():
 )
 def test_process_types_decide_where_the_agent_runs(spec, runs, skips):
     env = {} if spec is None else {"DYNOSTAT_PROCESS_TYPES": spec}
-    cfg, errors = config.from_env(env)
+    cfg, errors = config.load(env)
     assert errors == []
     assert all(cfg.runs_in(t) for t in runs)
     assert not any(cfg.runs_in(t) for t in skips)
@@ -172,7 +210,7 @@ def test_process_types_decide_where_the_agent_runs(spec, runs, skips):
 
 
 def parse(argv, env=None):
-    return settings(parse_args(argv), env or {})
+    return config.load(env or {}, config_flags(parse_args(argv)))
 
 
 def test_flags_override_config_vars():
@@ -192,7 +230,7 @@ def test_without_flags_the_config_vars_and_defaults_stand():
 def test_the_command_line_accepts_intervals_down_to_a_hundredth_of_a_second():
     assert parse(["--interval", "0.01"])[0].interval == 0.01
     # The config var keeps its floor of one second.
-    cfg, errors = config.from_env({"DYNOSTAT_INTERVAL": "0.01"})
+    cfg, errors = config.load({"DYNOSTAT_INTERVAL": "0.01"})
     assert cfg.interval == 20.0 and len(errors) == 1
 
 
@@ -261,7 +299,7 @@ VARS = [
 
 @given(st.dictionaries(st.sampled_from(VARS), st.text()))
 def test_any_environment_gives_a_valid_config_and_at_most_one_line_per_variable(env):
-    cfg, errors = config.from_env(env)
+    cfg, errors = config.load(env)
     assert 1 <= cfg.interval <= 3600
     assert cfg.format in config.FORMATS
     assert 1 <= cfg.top <= config.MAX_TOP

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from dynostat import config
 from dynostat.identity import LOCAL_SOURCE, identify, process_type
 
 
@@ -32,16 +33,22 @@ def test_the_process_type_of_classic_and_fir_dyno_names(name, ptype):
 
 
 def test_source_is_the_dyno_name_as_heroku_shows_it():
-    identity = identify({"DYNO": "web.1", "HEROKU_DYNO_ID": "1vac4117-c29f"})
+    identity = identify(config.load({"DYNO": "web.1", "HEROKU_DYNO_ID": "1vac4117-c29f"})[0].dyno)
     assert (identity.source, identity.dyno) == ("web.1", "1vac4117-c29f")
-    assert identify({"DYNO": "web-12a34b56d-e78f9"}).source == "web-12a34b56d-e78f9"
+    assert (
+        identify(config.load({"DYNO": "web-12a34b56d-e78f9"})[0].dyno).source
+        == "web-12a34b56d-e78f9"
+    )
 
 
 def test_without_dyno_metadata_the_dyno_is_the_hostname():
-    assert identify({"DYNO": "web.1"}).dyno == os.uname().nodename
-    assert identify({"DYNO": "web.1", "HEROKU_DYNO_ID": "  "}).dyno == os.uname().nodename
+    assert identify(config.load({"DYNO": "web.1"})[0].dyno).dyno == os.uname().nodename
+    assert (
+        identify(config.load({"DYNO": "web.1", "HEROKU_DYNO_ID": "  "})[0].dyno).dyno
+        == os.uname().nodename
+    )
 
 
 def test_run_by_hand_outside_a_dyno_the_source_says_local():
-    assert identify({}).source == LOCAL_SOURCE == "local"
-    assert identify({"DYNO": ""}).source == "local"
+    assert identify(config.load({})[0].dyno).source == LOCAL_SOURCE == "local"
+    assert identify(config.load({"DYNO": ""})[0].dyno).source == "local"

@@ -12,7 +12,7 @@ import pytest
 
 from dynostat.alerts import Alerts
 from dynostat.logwriter import LineWriter
-from dynostat.loop import Agent, Reporter, Schedule, Signals
+from dynostat.loop import Reporter, Schedule, Signals, TickWork
 from dynostat.output import Formatter
 from dynostat.sample import Culprit, LoadAvg, Sample, Tasks
 from dynostat.selfcost import SelfCost, parse_statm_rss
@@ -89,12 +89,12 @@ class FakeSink:
         self.sent.append((sample.tasks.tasks, source, dyno))
 
 
-def make_agent(clock, sampler, sink=None, fmt="logfmt"):
+def make_work(clock, sampler, sink=None, fmt="logfmt"):
     stream = CapturedOutput()
     formatter = Formatter("web.1", "d-1", fmt)
     writer = LineWriter(stream.fd, formatter.event_line, clock=clock)
     reporter = Reporter(formatter, writer, clock=clock)
-    agent = Agent(
+    work = TickWork(
         sampler,
         reporter,
         alerts=Alerts(clock=clock),
@@ -103,7 +103,7 @@ def make_agent(clock, sampler, sink=None, fmt="logfmt"):
         identity=("web.1", "d-1"),
         wall_clock=lambda: 1764219600.0 + clock() - 500.0,
     )
-    return agent, stream
+    return work, stream
 
 
 def schedule(clock, interval=1.0):
@@ -126,9 +126,9 @@ def sample_block(index: int) -> bytes:
 def test_several_ticks_print_exactly_these_bytes_on_a_fixed_grid():
     clock = FakeClock()
     sampler = FakeSampler(clock, work_s=[0.25, 0.1, 0.4])
-    agent, stream = make_agent(clock, sampler)
+    work, stream = make_work(clock, sampler)
     loop = schedule(clock)
-    loop.run(agent.tick, count=3)
+    loop.run(work.run, count=3)
     assert stream.getvalue() == sample_block(0) + sample_block(1) + sample_block(2)
     assert sampler.started_at == [500.0, 501.0, 502.0]
     # It sleeps to the deadline, not a whole interval after the work.
@@ -138,8 +138,8 @@ def test_several_ticks_print_exactly_these_bytes_on_a_fixed_grid():
 
 def test_the_first_sample_is_taken_at_start_and_count_stops_without_a_last_sleep():
     clock = FakeClock()
-    agent, stream = make_agent(clock, FakeSampler(clock))
-    schedule(clock, interval=20.0).run(agent.tick, count=1)
+    work, stream = make_work(clock, FakeSampler(clock))
+    schedule(clock, interval=20.0).run(work.run, count=1)
     assert stream.getvalue() == sample_block(0)
     assert clock.sleeps == []
 
@@ -147,8 +147,8 @@ def test_the_first_sample_is_taken_at_start_and_count_stops_without_a_last_sleep
 def test_slow_ticks_do_not_drift_the_schedule():
     clock = FakeClock()
     sampler = FakeSampler(clock, work_s=[0.3] * 50)
-    agent, _ = make_agent(clock, sampler)
-    schedule(clock, interval=0.1 * 7).run(agent.tick, count=50)
+    work, _ = make_work(clock, sampler)
+    schedule(clock, interval=0.1 * 7).run(work.run, count=50)
     # After fifty ticks the last one still starts on the grid, to the float's precision.
     assert sampler.started_at[-1] - 500.0 == pytest.approx(49 * 0.7, abs=1e-9)
     gaps = {round(b - a, 9) for a, b in zip(sampler.started_at, sampler.started_at[1:])}
@@ -158,9 +158,9 @@ def test_slow_ticks_do_not_drift_the_schedule():
 def test_a_tick_that_overruns_skips_the_missed_deadlines_instead_of_bursting():
     clock = FakeClock()
     sampler = FakeSampler(clock, work_s=[0.2, 2.5, 0.2, 1.0])
-    agent, stream = make_agent(clock, sampler)
+    work, stream = make_work(clock, sampler)
     loop = schedule(clock)
-    loop.run(agent.tick, count=5)
+    loop.run(work.run, count=5)
     assert sampler.started_at == [500.0, 501.0, 504.0, 505.0, 506.0]
     assert loop.skipped == 2
     # The tick at 505 ends exactly on the next deadline, which then runs at once: no sleep.
@@ -172,9 +172,9 @@ def test_a_stop_during_the_sleep_prints_the_current_sample_and_returns():
     clock = FakeClock()
     clock.stop_after_sleeps = 2
     sampler = FakeSampler(clock)
-    agent, stream = make_agent(clock, sampler)
+    work, stream = make_work(clock, sampler)
     loop = schedule(clock, interval=20.0)
-    loop.run(agent.tick)
+    loop.run(work.run)
     assert sampler.started_at == [500.0, 520.0, 530.0]
     assert stream.getvalue() == sample_block(0) + sample_block(1) + sample_block(2)
     assert loop.ticks == 3
@@ -183,9 +183,9 @@ def test_a_stop_during_the_sleep_prints_the_current_sample_and_returns():
 def test_a_stop_during_a_tick_lets_that_tick_finish_and_takes_one_last_sample_after_it():
     clock = FakeClock()
     sampler = FakeSampler(clock, stop_on=1)
-    agent, stream = make_agent(clock, sampler)
+    work, stream = make_work(clock, sampler)
     loop = schedule(clock)
-    loop.run(agent.tick)
+    loop.run(work.run)
     assert stream.getvalue() == sample_block(0) + sample_block(1) + sample_block(2)
     # The last sample is taken at once, not at the next deadline.
     assert sampler.started_at == [500.0, 501.0, 501.0]
@@ -194,8 +194,8 @@ def test_a_stop_during_a_tick_lets_that_tick_finish_and_takes_one_last_sample_af
 
 def test_an_error_inside_a_tick_prints_one_line_and_the_next_tick_runs_as_usual():
     clock = FakeClock()
-    agent, stream = make_agent(clock, FakeSampler(clock, fail_on={1}))
-    schedule(clock).run(agent.tick, count=3)
+    work, stream = make_work(clock, FakeSampler(clock, fail_on={1}))
+    schedule(clock).run(work.run, count=3)
     assert stream.getvalue() == (
         sample_block(0) + b"source=web.1 dyno=d-1 at=error event=tick_failed"
         b' reason="OSError: [Errno 5] Input/output error"\n' + sample_block(2)
@@ -204,8 +204,8 @@ def test_an_error_inside_a_tick_prints_one_line_and_the_next_tick_runs_as_usual(
 
 def test_an_error_that_repeats_every_tick_prints_once_a_minute_with_a_count():
     clock = FakeClock()
-    agent, stream = make_agent(clock, FakeSampler(clock, fail_on=set(range(1000))))
-    schedule(clock, interval=1.0).run(agent.tick, count=150)
+    work, stream = make_work(clock, FakeSampler(clock, fail_on=set(range(1000))))
+    schedule(clock, interval=1.0).run(work.run, count=150)
     lines = stream.getvalue().decode().splitlines()
     reason = ' reason="OSError: [Errno 5] Input/output error"'
     head = "source=web.1 dyno=d-1 at=error event=tick_failed"
@@ -214,9 +214,9 @@ def test_an_error_that_repeats_every_tick_prints_once_a_minute_with_a_count():
 
 def test_sources_report_through_the_same_rate_limited_lines():
     clock = FakeClock()
-    agent, stream = make_agent(clock, FakeSampler(clock))
+    work, stream = make_work(clock, FakeSampler(clock))
     for _ in range(3):
-        agent.reporter({"at": "error", "event": "source_unreadable", "path": "/proc/x y"})
+        work.reporter({"at": "error", "event": "source_unreadable", "path": "/proc/x y"})
     assert stream.getvalue() == (
         b'source=web.1 dyno=d-1 at=error event=source_unreadable path="/proc/x y"\n'
     )
@@ -231,8 +231,8 @@ def test_warnings_follow_their_sample():
             sample.tasks = Tasks(tasks=250, processes=10, threads=250, zombies=0, limit=256)
             return sample
 
-    agent, stream = make_agent(clock, Crowded(clock))
-    schedule(clock).run(agent.tick, count=2)
+    work, stream = make_work(clock, Crowded(clock))
+    schedule(clock).run(work.run, count=2)
     lines = stream.getvalue().decode().splitlines()
     assert len(lines) == 3 + 1 + 3  # the warning only once: the minute has not passed
     assert lines[3] == (
@@ -244,16 +244,16 @@ def test_warnings_follow_their_sample():
 def test_the_sink_gets_each_sample_after_it_is_printed_and_its_drop_count_is_shown():
     clock = FakeClock()
     sink = FakeSink()
-    agent, stream = make_agent(clock, FakeSampler(clock), sink=sink)
-    schedule(clock).run(agent.tick, count=2)
+    work, stream = make_work(clock, FakeSampler(clock), sink=sink)
+    schedule(clock).run(work.run, count=2)
     assert sink.sent == [(10, "web.1", "d-1"), (11, "web.1", "d-1")]
     assert stream.getvalue().count(b"sample#dynostat.push_dropped=3\n") == 2
 
 
 def test_a_failing_sink_costs_one_line_not_the_samples():
     clock = FakeClock()
-    agent, stream = make_agent(clock, FakeSampler(clock), sink=FakeSink(fail=True))
-    schedule(clock).run(agent.tick, count=2)
+    work, stream = make_work(clock, FakeSampler(clock), sink=FakeSink(fail=True))
+    schedule(clock).run(work.run, count=2)
     text = stream.getvalue().decode()
     assert text.count("load_avg_1m") == 2
     assert text.count("event=push_failed reason=RuntimeError\n") == 1
@@ -264,8 +264,8 @@ def test_the_last_sample_before_a_stop_is_printed_but_not_pushed():
     clock = FakeClock()
     clock.stop_after_sleeps = 1
     sink = FakeSink()
-    agent, stream = make_agent(clock, FakeSampler(clock), sink=sink)
-    schedule(clock).run(agent.tick)
+    work, stream = make_work(clock, FakeSampler(clock), sink=sink)
+    schedule(clock).run(work.run)
     assert stream.getvalue().count(b"load_avg_1m") == 2
     assert [tasks for tasks, _, _ in sink.sent] == [10]
 
@@ -327,12 +327,12 @@ def sigterm_after(seconds: float):
 
 def test_a_blocking_push_is_cut_short_by_a_stop_signal(signals):
     clock = FakeClock()
-    agent, _ = make_agent(clock, FakeSampler(clock), sink=HangingSink())
-    agent.signals = signals
+    work, _ = make_work(clock, FakeSampler(clock), sink=HangingSink())
+    work.signals = signals
     undo = sigterm_after(0.1)
     try:
         started = time.monotonic()
-        agent.tick()
+        work.run()
         assert time.monotonic() - started < 1.0
     finally:
         undo()
@@ -351,7 +351,7 @@ def test_a_sigterm_during_a_push_is_answered_with_a_last_sample_within_a_second(
             taken_at.append(time.monotonic())
             return super().sample(wall_time)
 
-    agent = Agent(
+    work = TickWork(
         TimedSampler(FakeClock()),
         reporter,
         alerts=Alerts(),
@@ -364,7 +364,7 @@ def test_a_sigterm_during_a_push_is_answered_with_a_last_sample_within_a_second(
     undo = sigterm_after(0.2)
     try:
         started = time.monotonic()
-        loop.run(agent.tick)
+        loop.run(work.run)
         finished = time.monotonic()
     finally:
         undo()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dynostat import cli
+from dynostat import cli, config
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "process_types.tsv"
 VARIABLES = ("DYNO", "DYNOSTAT_PROCESS_TYPES", "DYNOSTAT_DISABLE")
@@ -49,8 +49,8 @@ def test_the_table_covers_every_kind_of_case():
 
 @pytest.mark.parametrize(("env", "runs", "config_invalid"), CASE_PARAMS)
 def test_the_agent_decides_each_case_of_the_shared_table(env, runs, config_invalid):
-    cfg, errors = cli.settings(cli.parse_args(["--lock", "/run/agent.lock"]), env)
-    stays_out = cli.stays_out(cfg, env)
+    cfg, errors = config.load(env, cli.config_flags(cli.parse_args(["--lock", "/run/agent.lock"])))
+    stays_out = cfg.must_stay_out()
     assert (not stays_out) is runs
     # main() prints the config errors only once it knows it runs.
     printed = [] if stays_out else [fields["var"] for fields in errors]
@@ -61,7 +61,7 @@ def test_the_agent_decides_each_case_of_the_shared_table(env, runs, config_inval
 def test_run_by_hand_the_agent_samples_in_every_case_but_says_the_same_errors(
     env, runs, config_invalid
 ):
-    cfg, errors = cli.settings(cli.parse_args([]), env)
-    assert cli.stays_out(cfg, env) is False
+    cfg, errors = config.load(env, cli.config_flags(cli.parse_args([])))
+    assert cfg.must_stay_out() is False
     if runs:
         assert [fields["var"] for fields in errors] == config_invalid

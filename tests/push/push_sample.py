@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 import time
 
+from dynostat import config
 from dynostat.output import Formatter
+from dynostat.push import make_sink
 from dynostat.sample import Sample
 from dynostat.sampler import make_sampler
 from dynostat.selfcost import SelfCost
@@ -40,3 +42,14 @@ def line_values(sample: Sample) -> dict[str, str]:
 def waiting(sink) -> int:
     """How many samples the sink holds for re-sending: its buffer, read from the outside."""
     return len(sink._pending)
+
+
+def sink_from_env(env: dict, interval: float, report):
+    """The sink the agent would build for this environment: its config read by the agent's
+    own config.load (each config error reported), then push.make_sink; None for push off."""
+    settings, errors = config.load(env)
+    for fields in errors:
+        report(fields)
+    if settings.push is None:
+        return None
+    return make_sink(settings.push, settings.dyno, interval, report)

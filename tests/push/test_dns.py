@@ -22,6 +22,7 @@ from push_servers import Receiver
 
 AGENT_DIR = str(Path(__file__).resolve().parents[2] / "agent")
 TESTS_DIR = str(Path(__file__).resolve().parents[1])
+PUSH_TESTS_DIR = str(Path(__file__).resolve().parent)
 SILENT_SERVERS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 ANSWERING_SERVER = "127.0.0.5"
 
@@ -33,11 +34,11 @@ pytestmark = pytest.mark.skipif(
 # One push from a sink built as the agent builds it, at a 2 s interval (a 1 s budget).
 SEND_ONCE = """
 import json, sys, time
-from dynostat.push import make_sink
+from push_sample import sink_from_env
 from dynostat.sample import Sample
 from support.reports import Reports
 reports = Reports()
-sink = make_sink({"DYNOSTAT_URL": sys.argv[1]}, 2, reports)
+sink = sink_from_env({"DYNOSTAT_URL": sys.argv[1]}, 2, reports)
 times = []
 for _ in range(int(sys.argv[2])):
     started = time.monotonic()
@@ -79,7 +80,7 @@ def in_private_resolver(tmp_path, resolv_conf: str, hosts: str, command: list[st
         'mount --bind "$0/resolv.conf" /etc/resolv.conf && '
         'mount --bind "$0/hosts" /etc/hosts && exec "$@"'
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([AGENT_DIR, TESTS_DIR])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([AGENT_DIR, TESTS_DIR, PUSH_TESTS_DIR])}
     return ["unshare", "--mount", "sh", "-c", script, str(tmp_path), *command], env
 
 

@@ -11,11 +11,10 @@ import json
 import time
 
 import pytest
-from push_sample import DYNO, SOURCE, take_sample, waiting
+from push_sample import DYNO, SOURCE, sink_from_env, take_sample, waiting
 from push_servers import Reply, free_port
 
 from dynostat import logfmt
-from dynostat.push import make_sink
 from dynostat.push.sink import Pending, PushFailure, Sink, retry_after_seconds
 from dynostat.push.sink import Reply as TransportReply
 from support.reports import Reports
@@ -42,7 +41,7 @@ class Agent:
             "DYNOSTAT_PUSH_HEADERS": f"X-Api-Key={HEADER_SECRET},X-Team=zombies",
             **env,
         }
-        self.sink = make_sink(self.env, INTERVAL, self.reports)
+        self.sink = sink_from_env(self.env, INTERVAL, self.reports)
         assert self.sink is not None
         self.sent_times: list[float] = []
 
@@ -344,7 +343,7 @@ def test_repeated_failures_print_once_a_minute_with_the_count_held_back():
 
 def test_a_sink_bug_is_one_error_line_never_an_exception():
     reports = Reports()
-    sink = make_sink({"DYNOSTAT_URL": "http://127.0.0.1:9/v1/metrics"}, 20, reports)
+    sink = sink_from_env({"DYNOSTAT_URL": "http://127.0.0.1:9/v1/metrics"}, 20, reports)
     broken = take_sample()
     broken.wall_time = None
 

@@ -10,10 +10,9 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 from push_expected import OTLP
-from push_sample import DYNO, SOURCE, line_values, take_sample, waiting
+from push_sample import DYNO, SOURCE, line_values, sink_from_env, take_sample, waiting
 from push_servers import Reply
 
-from dynostat.push import make_sink
 from support.reports import Reports
 
 APP = "zombie-farm-42"
@@ -35,7 +34,7 @@ def test_a_collector_receives_every_line_metric_with_its_unit_kind_and_resource(
         "HEROKU_APP_NAME": APP,
         "HEROKU_APP_ID": "9b1f6f7e-0000-4000-8000-0123456789ab",
     }
-    sink = make_sink(env, 20, reports)
+    sink = sink_from_env(env, 20, reports)
     sample = take_sample()
 
     sink.send(sample, SOURCE, DYNO)
@@ -87,7 +86,7 @@ def test_a_collector_receives_every_line_metric_with_its_unit_kind_and_resource(
 
 
 def test_without_app_name_the_resource_has_no_service_name_and_sums_keep_one_start(receiver):
-    sink = make_sink({"DYNOSTAT_URL": receiver.url + "/v1/metrics"}, 20, print)
+    sink = sink_from_env({"DYNOSTAT_URL": receiver.url + "/v1/metrics"}, 20, print)
     first, second = take_sample(), take_sample()
     second.wall_time = first.wall_time + 20
 
@@ -108,7 +107,7 @@ def test_without_app_name_the_resource_has_no_service_name_and_sums_keep_one_sta
 
 
 def test_a_metric_missing_from_the_sample_is_left_out_not_sent_as_zero(receiver):
-    sink = make_sink({"DYNOSTAT_URL": receiver.url + "/v1/metrics"}, 20, print)
+    sink = sink_from_env({"DYNOSTAT_URL": receiver.url + "/v1/metrics"}, 20, print)
     sample = take_sample()
     sample.memory = None
     sample.load = None
@@ -129,7 +128,7 @@ def test_a_partial_success_answer_is_reported_without_resending(receiver):
         Reply(200, {"Content-Type": "application/json"},
               b'{"partialSuccess":{"rejectedDataPoints":"3","errorMessage":"no"}}')
     )  # fmt: skip
-    sink = make_sink({"DYNOSTAT_URL": receiver.url + "/v1/metrics"}, 20, reports)
+    sink = sink_from_env({"DYNOSTAT_URL": receiver.url + "/v1/metrics"}, 20, reports)
 
     sink.send(take_sample(), SOURCE, DYNO)
 

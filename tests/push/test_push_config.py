@@ -8,18 +8,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from push_sample import sink_from_env
 
 from dynostat import logfmt
-from dynostat.push import make_sink, parse_headers
+from dynostat.push.settings import parse_headers
 from support.reports import Reports
 
 AGENT_DIR = str(Path(__file__).resolve().parents[2] / "agent")
+PUSH_TESTS_DIR = str(Path(__file__).resolve().parent)
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": AGENT_DIR},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([AGENT_DIR, PUSH_TESTS_DIR])},
         capture_output=True,
         text=True,
         timeout=60,
@@ -30,8 +32,8 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 def test_without_a_url_there_is_no_sink_and_the_http_stack_is_never_imported():
     result = run_python(
         "import sys\n"
-        "from dynostat.push import make_sink\n"
-        "sink = make_sink({'DYNOSTAT_PUSH_PROTOCOL': 'pushgateway'}, 20, print)\n"
+        "from push_sample import sink_from_env\n"
+        "sink = sink_from_env({'DYNOSTAT_PUSH_PROTOCOL': 'pushgateway'}, 20, print)\n"
         "print(sink, sorted(m for m in sys.modules if m.split('.')[0] in "
         "('requests', 'urllib3', 'http', 'dns', 'ssl', 'certifi')))\n"
     )
@@ -42,9 +44,9 @@ def test_without_a_url_there_is_no_sink_and_the_http_stack_is_never_imported():
 def test_with_a_url_the_http_stack_is_imported_only_then():
     result = run_python(
         "import sys\n"
-        "from dynostat.push import make_sink\n"
+        "from push_sample import sink_from_env\n"
         "print('http.client' in sys.modules, 'ssl' in sys.modules)\n"
-        "sink = make_sink({'DYNOSTAT_URL': 'http://127.0.0.1:9/v1/metrics'}, 20, print)\n"
+        "sink = sink_from_env({'DYNOSTAT_URL': 'http://127.0.0.1:9/v1/metrics'}, 20, print)\n"
         "print('http.client' in sys.modules, 'ssl' in sys.modules, type(sink).__name__,"
         " sink.timeout)\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in"
@@ -59,8 +61,8 @@ def test_without_a_module_the_push_needs_push_is_off_with_one_error_line(package
     result = run_python(
         "import sys\n"
         f"sys.modules[{package!r}] = None  # what an import of a missing module meets\n"
-        "from dynostat.push import make_sink\n"
-        "print(make_sink({'DYNOSTAT_URL': 'https://collector:4318/v1/metrics'}, 20, print))\n"
+        "from push_sample import sink_from_env\n"
+        "print(sink_from_env({'DYNOSTAT_URL': 'https://collector:4318/v1/metrics'}, 20, print))\n"
     )
     assert result.returncode == 0, result.stderr
     [error, sink] = result.stdout.splitlines()
@@ -76,8 +78,8 @@ def test_a_dependency_that_breaks_on_import_turns_push_off_with_one_error_line()
     result = run_python(
         "import http.client\n"
         "del http.client.HTTPException  # a standard library unlike any the sink knows\n"
-        "from dynostat.push import make_sink\n"
-        "print(make_sink({'DYNOSTAT_URL': 'https://collector:4318/v1/metrics'}, 20, print))\n"
+        "from push_sample import sink_from_env\n"
+        "print(sink_from_env({'DYNOSTAT_URL': 'https://collector:4318/v1/metrics'}, 20, print))\n"
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
@@ -91,7 +93,7 @@ def test_a_dependency_that_breaks_on_import_turns_push_off_with_one_error_line()
     ("interval", "timeout"), [(1, 0.5), (4, 2.0), (10, 5.0), (20, 5.0), (3600, 5.0)]
 )
 def test_the_time_one_send_may_take_is_the_lower_of_5_s_and_half_the_interval(interval, timeout):
-    sink = make_sink({"DYNOSTAT_URL": "http://127.0.0.1:9/"}, interval, print)
+    sink = sink_from_env({"DYNOSTAT_URL": "http://127.0.0.1:9/"}, interval, print)
     assert sink.timeout == timeout
 
 
@@ -106,7 +108,7 @@ def test_the_time_one_send_may_take_is_the_lower_of_5_s_and_half_the_interval(in
 )
 def test_a_bad_url_turns_push_off_and_is_named_without_its_value(url, reason):
     reports = Reports()
-    assert make_sink({"DYNOSTAT_URL": url}, 20, reports) is None
+    assert sink_from_env({"DYNOSTAT_URL": url}, 20, reports) is None
     assert reports == [
         {
             "at": "error",
@@ -114,13 +116,14 @@ def test_a_bad_url_turns_push_off_and_is_named_without_its_value(url, reason):
             "var": "DYNOSTAT_URL",
             "reason": reason,
             "default": "push_off",
+            "expected": "an http or https URL",
         }
     ]
 
 
 def test_an_unknown_protocol_is_named_and_otlp_used():
     reports = Reports()
-    sink = make_sink(
+    sink = sink_from_env(
         {"DYNOSTAT_URL": "http://127.0.0.1:9/", "DYNOSTAT_PUSH_PROTOCOL": "graphite"},
         20,
         reports,
@@ -128,16 +131,17 @@ def test_an_unknown_protocol_is_named_and_otlp_used():
     assert sink.protocol.name == "otlp"
     assert [logfmt.line(report) for report in reports] == [
         "at=error event=config_invalid var=DYNOSTAT_PUSH_PROTOCOL value=graphite default=otlp"
+        ' expected="otlp or pushgateway"'
     ]
 
 
 def test_the_protocol_name_is_read_case_blind():
     env = {"DYNOSTAT_URL": "http://127.0.0.1:9/", "DYNOSTAT_PUSH_PROTOCOL": " PushGateway "}
-    assert make_sink(env, 20, print).protocol.name == "pushgateway"
+    assert sink_from_env(env, 20, print).protocol.name == "pushgateway"
 
 
 def test_headers_keep_good_entries_and_name_bad_ones_by_position_only():
-    reports = Reports()
+    reports: list = []
     headers = parse_headers(
         "Authorization=Basic dXNlcjpzZWNyZXQ=,"
         "Bearer naked-s3cret,"
@@ -161,12 +165,12 @@ def test_headers_keep_good_entries_and_name_bad_ones_by_position_only():
 @pytest.mark.parametrize("value", ["lots", "-1", "1001", "3.5"])
 def test_a_bad_buffer_size_is_named_and_30_used(value):
     reports = Reports()
-    sink = make_sink(
+    sink = sink_from_env(
         {"DYNOSTAT_URL": "http://127.0.0.1:9/", "DYNOSTAT_PUSH_BUFFER": value},
         20,
         reports,
     )
     assert sink.buffer_size == 30
     assert [(r["var"], r["value"], r["default"]) for r in reports] == [
-        ("DYNOSTAT_PUSH_BUFFER", value, 30)
+        ("DYNOSTAT_PUSH_BUFFER", value, "30")
     ]

@@ -7,9 +7,8 @@ import json
 import urllib.request
 
 from push_expected import PUSHGATEWAY, PUSHGATEWAY_COUNTERS
-from push_sample import DYNO, SOURCE, line_values, take_sample, waiting
+from push_sample import DYNO, SOURCE, line_values, sink_from_env, take_sample, waiting
 
-from dynostat.push import make_sink
 from dynostat.push.pushgateway import group_url
 from support.reports import Reports
 
@@ -43,7 +42,7 @@ def pushgateway_sink(gateway_url: str, lines: list):
         "DYNOSTAT_PUSH_PROTOCOL": "pushgateway",
         "HEROKU_APP_NAME": APP,
     }
-    sink = make_sink(env, 20, lines)
+    sink = sink_from_env(env, 20, lines)
     assert sink is not None
     return sink
 

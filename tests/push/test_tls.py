@@ -12,10 +12,10 @@ import subprocess
 import time
 
 import pytest
-from push_sample import DYNO, SOURCE, take_sample, waiting
+from push_sample import DYNO, SOURCE, sink_from_env, take_sample, waiting
 from push_servers import Receiver, Reply
 
-from dynostat.push import make_sink
+from dynostat.config import Dyno
 from dynostat.push.resolve import Resolver
 from dynostat.push.sink import OtlpProtocol, Sink
 from dynostat.push.transport import HttpTransport
@@ -55,11 +55,11 @@ def tls_receiver(certificate):
 
 def tls_sink(url: str, reports: list, trusted_cert=None):
     if trusted_cert is None:
-        return make_sink({"DYNOSTAT_URL": url + "/v1/metrics"}, INTERVAL, reports)
+        return sink_from_env({"DYNOSTAT_URL": url + "/v1/metrics"}, INTERVAL, reports)
     # The agent trusts certifi's CA bundle; the test's throwaway certificate stands in for a
     # collector's real one, as the only CA this sink's transport trusts.
     return Sink(
-        OtlpProtocol(url + "/v1/metrics", {}, "host", time.time()),
+        OtlpProtocol(url + "/v1/metrics", Dyno(), "host", time.time()),
         HttpTransport({}, ca_file=str(trusted_cert)),
         interval=INTERVAL,
         report=reports,
@@ -135,7 +135,7 @@ def test_the_certificate_is_checked_for_the_urls_name_though_the_address_is_look
     url = f"https://collector.test:{receiver.port}/v1/metrics"
     reports = Reports()
     sink = Sink(
-        OtlpProtocol(url, {}, "host", time.time()),
+        OtlpProtocol(url, Dyno(), "host", time.time()),
         HttpTransport(
             {},
             resolver=Resolver(str(tmp_path / "hosts"), str(tmp_path / "no-resolv.conf")),

@@ -9,13 +9,15 @@ milliseconds are doubles.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..numbers import parse_whole
 from ..sample import Sample
 from .metrics import COUNTER, PUSH_DROPPED, Metric, Number, present
+
+if TYPE_CHECKING:
+    from ..config import Dyno
 
 CONTENT_TYPE = "application/json"
 
@@ -31,15 +33,13 @@ def _string_attribute(key: str, value: str) -> dict[str, Any]:
     return {"key": key, "value": {"stringValue": value}}
 
 
-def resource_attributes(
-    env: Mapping[str, str], source: str, dyno: str, host: str
-) -> list[dict[str, Any]]:
+def resource_attributes(metadata: Dyno, source: str, dyno: str, host: str) -> list[dict[str, Any]]:
     """Who sent the sample: the app (when dyno metadata names it), the dyno and the host."""
     attributes = []
-    app = env.get("HEROKU_APP_NAME", "")
+    app = metadata.app_name
     if app:
         attributes.append(_string_attribute("service.name", app))
-    app_id = env.get("HEROKU_APP_ID", "")
+    app_id = metadata.app_id
     if app_id:
         attributes.append(_string_attribute("heroku.app.id", app_id))
     attributes.append(_string_attribute("cloud.provider", "heroku"))

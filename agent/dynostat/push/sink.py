@@ -16,7 +16,6 @@ from __future__ import annotations
 import collections
 import email.utils
 import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Callable, NamedTuple
 from urllib.parse import urlsplit
 
@@ -25,6 +24,7 @@ from ..sample import Sample
 from . import otlp, pushgateway
 
 if TYPE_CHECKING:
+    from ..config import Dyno
     from ..records import Report
 
 DEFAULT_BUFFER = 30
@@ -98,9 +98,9 @@ class OtlpProtocol:
     method = "POST"
     content_type = otlp.CONTENT_TYPE
 
-    def __init__(self, url: str, env: Mapping[str, str], host: str, start_time: float) -> None:
+    def __init__(self, url: str, dyno: Dyno, host: str, start_time: float) -> None:
         self._url = url
-        self._env = dict(env)
+        self._dyno = dyno
         self._host = host
         self._start_time = start_time
         self._resource_key: tuple[str, str] | None = None
@@ -109,7 +109,7 @@ class OtlpProtocol:
     def request(self, sample: Sample, source: str, dyno: str, dropped: int) -> Pending:
         if self._resource_key != (source, dyno):
             self._resource_key = (source, dyno)
-            self._resource = otlp.resource_attributes(self._env, source, dyno, self._host)
+            self._resource = otlp.resource_attributes(self._dyno, source, dyno, self._host)
         return Pending(self._url, otlp.encode(sample, self._resource, self._start_time, dropped))
 
     @staticmethod
@@ -127,9 +127,9 @@ class PushgatewayProtocol:
     method = pushgateway.METHOD
     content_type = pushgateway.CONTENT_TYPE
 
-    def __init__(self, url: str, env: Mapping[str, str]) -> None:
+    def __init__(self, url: str, dyno: Dyno) -> None:
         self._base_url = url
-        self._app = env.get("HEROKU_APP_NAME", "")
+        self._app = dyno.app_name
         self._group: tuple[str, str] | None = None
 
     def request(self, sample: Sample, source: str, dyno: str, dropped: int) -> Pending:
