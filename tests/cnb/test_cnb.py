@@ -20,7 +20,10 @@ from cnb_lifecycle import LAUNCH_ENV_EXCLUDED, launch, launch_env
 from cnb_support import REPO, Reaper, _is_zombie
 
 FIR_WEB = "web-12a34b56d-e78f9"
-EXEC_D_BUDGET = 0.1  # seconds: exec.d must be done, and fd 3 closed, within this
+# Seconds exec.d may take, and fd 3 stay open: it must never wait for the agent, which runs
+# for the dyno's life. A few hundred milliseconds of scheduling on a loaded 2-core machine are
+# not a wait; how long it really takes is measured by bench/bench_launcher.sh.
+EXEC_D_BUDGET = 1.0
 
 
 def runtime_env(tmp_path: Path, dyno: str, **extra: str) -> dict[str, str]:
@@ -253,8 +256,9 @@ def test_exec_d_starts_one_agent_whatever_shell_settings_the_app_s_environment_c
     )
     assert len(reaper.wait_for_orphans(1)) == 1
     lines = log_path.read_text().splitlines()
-    assert lines[0] == "app ran"
-    assert [line for line in lines[1:] if not line.startswith(f"source={FIR_WEB} ")] == []
+    # The app's own line, and otherwise only the agent's (which may come first): nothing the
+    # hostile settings could have printed.
+    assert [line for line in lines if not line.startswith(f"source={FIR_WEB} ")] == ["app ran"]
 
 
 @pytest.fixture
