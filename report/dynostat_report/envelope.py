@@ -15,12 +15,12 @@ platform printed: router lines, runtime metrics, errors, state changes.
 
 from __future__ import annotations
 
-import calendar
 import re
+from datetime import datetime, timezone
 
 # A time as Heroku writes it (RFC 3339, any number of fraction digits), or with a space
 # instead of the T and the offset left out (UTC), as archives often write it.
-_TIME = r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d(?:\.\d+)?)\s?(Z|UTC|[+-]\d\d:?\d\d)?"
+_TIME = r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d):(\d\d(?:\.\d+)?)\s?(Z|UTC|[+-]\d\d:?\d\d)?"
 
 # ``TIME [host] emitter[process]: message``. The optional host may not hold ``[``, so a
 # message such as ``leaky_worker[8]: fork failed`` is never taken for the envelope.
@@ -33,40 +33,43 @@ _STRUCTURED_DATA = re.compile(r"(?:\[(?:[^\]\\]|\\.)*\])+ ?")
 
 _TIME_ONLY = re.compile(_TIME + r"$")
 
-# The UTC epoch of each minute seen, keyed by its text: a log holds few distinct minutes and
-# many lines per minute, so each is computed once.
-_minute_cache: dict[tuple, float] = {}
+
+# The UTC epoch of each minute seen, by its text and zone: a log holds few distinct minutes
+# and many lines per minute, so each is computed once.
+_minute_cache: dict[tuple[str, str | None], float | None] = {}
 
 
-def _epoch(parts: tuple[str | None, ...]) -> float | None:
-    """Seconds since the epoch (UTC) of a parsed time (the seven groups of ``_TIME``), or
-    None when it is not a real time."""
-    year, month, day, hour, minute, second, offset = parts
-    zone = offset or "Z"
-    key = (year, month, day, hour, minute, zone)
-    base = _minute_cache.get(key)
-    if base is None:
-        base = _minute_epoch(key)
-        if base is None:
-            return None
+def _epoch(minute: str, second: str, zone: str | None) -> float | None:
+    """Seconds since the epoch (UTC) of a time matched by ``_TIME`` (its three groups), or
+    None when it is not a real time (month 13, hour 25)."""
+    key = (minute, zone)
+    try:
+        base = _minute_cache[key]
+    except KeyError:
+        base = _minute_epoch(minute, zone)
         if len(_minute_cache) > 100_000:
             _minute_cache.clear()
         _minute_cache[key] = base
-    seconds = float(second or 0)
-    if seconds >= 61:
+    if base is None:
         return None
-    return base + seconds
+    seconds = float(second)
+    return base + seconds if seconds < 61 else None
 
 
-def _minute_epoch(key: tuple) -> float | None:
-    year, month, day, hour, minute, zone = (int(v) if v.isdigit() else v for v in key)
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60):
-        return None
+def _minute_epoch(minute: str, zone: str | None) -> float | None:
     try:
-        base = float(calendar.timegm((year, month, day, hour, minute, 0, 0, 0, 0)))
-    except (ValueError, OverflowError):
+        moment = datetime(
+            int(minute[0:4]),
+            int(minute[5:7]),
+            int(minute[8:10]),
+            int(minute[11:13]),
+            int(minute[14:16]),
+            tzinfo=timezone.utc,
+        )
+    except ValueError:  # February 30th, hour 25: not a time
         return None
-    if zone not in ("Z", "UTC"):
+    base = moment.timestamp()
+    if zone and zone not in ("Z", "UTC"):
         sign = -1 if zone[0] == "+" else 1
         digits = zone[1:].replace(":", "")
         base += sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
@@ -76,22 +79,12 @@ def _minute_epoch(key: tuple) -> float | None:
 def parse_time(text: str) -> float | None:
     """An RFC 3339 time (or an archive's ``YYYY-MM-DD HH:MM:SS``) as UTC epoch seconds."""
     match = _TIME_ONLY.match(text.strip())
-    return None if match is None else _epoch(match.groups())
+    return None if match is None else _epoch(*match.groups())
 
 
-class Envelope:
-    """A message with its time (UTC epoch seconds), emitter (``app``/``heroku``) and process."""
-
-    __slots__ = ("emitter", "message", "process", "time")
-
-    def __init__(self, time: float, emitter: str, process: str, message: str) -> None:
-        self.time = time
-        self.emitter = emitter
-        self.process = process
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"Envelope({self.time!r}, {self.emitter!r}, {self.process!r}, {self.message!r})"
+# What ``parse`` returns: (time as UTC epoch seconds, emitter, process, message). A plain
+# tuple, not a class: it is made once for every line of a log.
+Envelope = tuple
 
 
 def parse(line: str) -> Envelope | None:
@@ -111,23 +104,26 @@ def _heroku_text(line: str) -> Envelope | None:
     match = _HEROKU_TEXT.match(line)
     if match is None:
         return None
-    groups = match.groups()
-    time = _epoch(groups[:7])
-    return None if time is None else Envelope(time, groups[7], groups[8], groups[9])
+    minute, second, zone, emitter, process, message = match.groups()
+    base = _minute_cache.get((minute, zone))
+    if base is None:
+        time = _epoch(minute, second, zone)
+        return None if time is None else (time, emitter, process, message)
+    seconds = float(second)
+    return (base + seconds, emitter, process, message) if seconds < 61 else None
 
 
 def _rfc5424(line: str) -> Envelope | None:
     match = _RFC5424.match(line)
     if match is None:
         return None
-    groups = match.groups()
-    time = _epoch(groups[:7])
+    minute, second, zone, emitter, process, message = match.groups()
+    time = _epoch(minute, second, zone)
     if time is None:
         return None
-    message = groups[9]
     if message[:1] == "[":
         message = _STRUCTURED_DATA.sub("", message, count=1)
-    return Envelope(time, groups[7], groups[8], message)
+    return (time, emitter, process, message)
 
 
 def _tab_separated(line: str) -> Envelope | None:
@@ -142,4 +138,4 @@ def _tab_separated(line: str) -> Envelope | None:
     emitter, slash, process = columns[8].partition("/")
     if not slash or not process:
         return None
-    return Envelope(time, emitter, process, "\t".join(columns[9:]))
+    return (time, emitter, process, "\t".join(columns[9:]))

@@ -26,11 +26,17 @@ _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|U[0-9a-fA-F]{8}|.)", r
 _SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "/": "/"}
 _SIMPLE_ESCAPES.update({"b": "\b", "f": "\f"})
 
-_UNIT_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ%/"
+UNIT_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ%/"
 
 # Units that are sizes, as factors to MB (2**20 bytes, as log-runtime-metrics counts them).
-_TO_MB = {"MB": 1.0, "B": 1.0 / 1048576, "kB": 1.0 / 1024, "KB": 1.0 / 1024, "GB": 1024.0}
-_TO_MB["TB"] = 1024.0 * 1024.0
+TO_MB = {"MB": 1.0, "B": 1.0 / 1048576, "kB": 1.0 / 1024, "KB": 1.0 / 1024, "GB": 1024.0}
+TO_MB["TB"] = 1024.0 * 1024.0
+
+
+def raw_pairs(message: str) -> dict[str, str]:
+    """The pairs of a message with quoted values left quoted: for a reader that needs few
+    of many fields (a router line), so it unquotes only those."""
+    return dict(_PAIR.findall(message))
 
 
 def pairs(message: str) -> list[tuple[str, str]]:
@@ -86,7 +92,7 @@ def unescape(text: str) -> str:
 
 def number(value: str) -> tuple[float, str] | None:
     """``'211.52MB'`` as ``(211.52, 'MB')``, ``'87'`` as ``(87.0, '')``; None if not a number."""
-    digits = value.rstrip(_UNIT_LETTERS)
+    digits = value.rstrip(UNIT_LETTERS)
     if not digits:
         return None
     try:
@@ -100,7 +106,7 @@ def number(value: str) -> tuple[float, str] | None:
 
 def to_megabytes(value: float, unit: str) -> float | None:
     """A size in MB, or None when the unit is not a size unit."""
-    factor = _TO_MB.get(unit)
+    factor = TO_MB.get(unit)
     return None if factor is None else value * factor
 
 

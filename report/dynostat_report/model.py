@@ -7,6 +7,8 @@ error codes, crashes, restarts) are few and kept with the log line they came fro
 
 from __future__ import annotations
 
+import itertools
+import operator
 from array import array
 
 # Event kinds, which decide a marker's row, colour and whether it counts as a failure.
@@ -56,20 +58,17 @@ class Series:
         return len(self.times)
 
     def sort(self) -> None:
-        """Puts samples in time order (files merge by time) and drops exact repeats."""
+        """Puts samples in time order: several inputs merge by time however they came.
+
+        Repeated lines were already dropped as they were read, so nothing is dropped here.
+        """
         times = self.times
-        ordered = all(times[i] <= times[i + 1] for i in range(len(times) - 1))
-        pairs = zip(times, self.values) if ordered else sorted(zip(times, self.values))
-        new_times = array("d")
-        new_values = array("d")
-        last = None
-        for pair in pairs:
-            if pair != last:
-                new_times.append(pair[0])
-                new_values.append(pair[1])
-                last = pair
-        self.times = new_times
-        self.values = new_values
+        if all(map(operator.le, times, itertools.islice(times, 1, None))):
+            return
+        order = sorted(range(len(times)), key=times.__getitem__)
+        values = self.values
+        self.times = array("d", (times[i] for i in order))
+        self.values = array("d", (values[i] for i in order))
 
 
 class Event:
@@ -130,6 +129,11 @@ class Dyno:
         self.name = name
         self.dyno_ids: list[str] = []
         self.series: dict[str, Series] = {}
+        # The series each kind of metric line fills, by the line's metric names, so the
+        # common line (the same names every interval) costs one lookup, not one per metric.
+        self.line_series: dict[tuple, list[Series]] = {}
+        # Lines of a known shape not yet converted to numbers (see reader._Batch).
+        self.batches: dict = {}
         self.events: list[Event] = []
         # (time, kind, value as written): top# lists, parsed only where the summary needs them.
         self.tops: list[tuple[float, str, str]] = []
@@ -142,10 +146,16 @@ class Dyno:
         self.first = min(self.first, time)
         self.last = max(self.last, time)
 
-    def add_sample(self, name: str, time: float, value: float, unit: str) -> None:
+    def series_for(self, name: str) -> Series:
         series = self.series.get(name)
         if series is None:
-            series = self.series[name] = Series(unit)
+            series = self.series[name] = Series()
+        return series
+
+    def add_sample(self, name: str, time: float, value: float, unit: str) -> None:
+        series = self.series_for(name)
+        if unit and not series.unit:
+            series.unit = unit
         series.times.append(time)
         series.values.append(value)
 
@@ -175,8 +185,18 @@ class Dyno:
         return any(event.kind not in (LIFECYCLE, RESTART) for event in self.events)
 
     def finish(self) -> None:
-        """Sorts everything by time, so several inputs merge however they were ordered."""
+        """Sorts everything by time, so several inputs merge however they were ordered, and
+        takes the dyno's first and last moment from what it holds (the hot path of the
+        reader does not track them line by line)."""
         for series in self.series.values():
             series.sort()
+            if len(series):
+                self.seen(series.times[0])
+                self.seen(series.times[-1])
         self.events.sort(key=lambda event: event.time)
         self.tops.sort(key=lambda top: top[0])
+        for moments in (self.events, self.tops):
+            if moments:
+                first, last = moments[0], moments[-1]
+                self.seen(first[0] if isinstance(first, tuple) else first.time)
+                self.seen(last[0] if isinstance(last, tuple) else last.time)

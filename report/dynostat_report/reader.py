@@ -26,11 +26,20 @@ from __future__ import annotations
 import json
 import math
 import re
+from array import array
 from collections import Counter
 
 from dynostat_report import envelope as envelopes
 from dynostat_report import inputs
-from dynostat_report.logfmt import number, pairs, to_megabytes
+from dynostat_report.logfmt import (
+    TO_MB,
+    UNIT_LETTERS,
+    number,
+    pairs,
+    raw_pairs,
+    to_megabytes,
+    unquote,
+)
 from dynostat_report.model import (
     AGENT_ERROR,
     CRASH,
@@ -43,6 +52,7 @@ from dynostat_report.model import (
     WARN,
     Dyno,
     Event,
+    Series,
 )
 
 TYPE_CHECKING = False
@@ -80,10 +90,11 @@ KNOWN_METRICS = tuple(
 DEFAULT_PREFIX = "dynostat."
 
 _ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-# Raw control characters (tab and escape aside) mean the line is not text we can read.
-_BINARY = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]")
+# Raw control characters (tab aside) or undecodable bytes in a line without an envelope: a
+# binary file, not text that lost its envelope.
+_BINARY = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 
-_PLATFORM_ERROR = re.compile(r"Error ([A-Z]\d{1,3})\b")
+_PLATFORM_ERROR = re.compile(r"Error ([A-Z]\d{2})\b")
 _STATE = re.compile(r"State changed from (\w+) to (\w+)")
 _EXIT = re.compile(r"Process exited with status (-?\d+)")
 _SIGNAL = re.compile(r"Stopping (?:all processes|process) with (SIG[A-Z]+)")
@@ -101,6 +112,57 @@ _MIN_TIME = 946684800.0  # 2000-01-01
 _MAX_TIME = 4102444800.0  # 2100-01-01
 
 MAX_EVENT_LINE_CHARS = 2000
+# Kinds of metric line remembered for the fast path; a log has a handful (load, memory,
+# tasks, Heroku's own), so this bound only matters for hostile input.
+MAX_SHAPES = 256
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+class _Shape:
+    """A kind of metric line: the expression that reads it, the key of the series it fills,
+    and each value's factor to MB (1 for what is not a size)."""
+
+    __slots__ = ("factors", "key", "pattern", "units")
+
+    def __init__(
+        self, pattern: re.Pattern[str], key: tuple, factors: list[float], units: list[str]
+    ) -> None:
+        self.pattern = pattern
+        self.key = key
+        self.factors = factors
+        self.units = units
+
+
+class _Batch:
+    """Lines of one shape from one dyno, kept as matched text until there are SIZE of them,
+    then converted column by column (``map(float, ...)`` runs in C, a Python loop over
+    every value would not)."""
+
+    SIZE = 4096
+
+    __slots__ = ("rows", "shape", "targets", "times")
+
+    def __init__(self, targets: list[Series], shape: _Shape) -> None:
+        self.targets = targets
+        self.shape = shape
+        self.times = array("d")
+        self.rows: list[tuple[str, ...]] = []
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        for series, unit in zip(self.targets, self.shape.units):
+            if unit and not series.unit:
+                series.unit = unit
+        columns = list(zip(*self.rows))[2:]  # the source and dyno id come first
+        for series, column, factor in zip(self.targets, columns, self.shape.factors):
+            values = array("d", map(float, column))
+            if factor != 1.0:
+                values = array("d", (value * factor for value in values))
+            series.times.extend(self.times)
+            series.values.extend(values)
+        self.times = array("d")
+        self.rows = []
 
 
 class Release:
@@ -133,6 +195,7 @@ class Reader:
         self._prefixes: set[str] = set()
         self._line_names: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._last_time: dict[str, float] = {}
+        self._shapes: dict[tuple[bool, str], _Shape] = {}
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -163,9 +226,6 @@ class Reader:
         if not raw or raw.isspace():
             return
         self.lines += 1
-        if _BINARY.search(raw) is not None:
-            self.skipped["binary"] += 1
-            return
         line = raw.decode("utf-8", "replace")
         if "\x1b" in line:
             line = _ANSI.sub("", line)
@@ -179,33 +239,39 @@ class Reader:
         if found is None:
             self._no_envelope(line)
             return
-        time = found.time
-        key = hash((time, found.process, found.message))
+        time, emitter, process, message = found
+        key = hash(found)
         if key in self._seen:
             self.duplicate_lines += 1
             return
         self._seen.add(key)
-        self.first = min(self.first, time)
-        self.last = max(self.last, time)
-        message = found.message
-        if found.emitter == "heroku":
-            self._heroku(time, found.process, message, line)
+        if emitter == "heroku":
+            self._heroku(time, process, message, line)
         elif message[:7] == "source=":
-            self._dynostat(time, found.process, message, line, heroku=False)
+            if not self._known_shape(time, message, False):
+                self._dynostat(time, process, message, line, heroku=False)
         elif message[:1] == "{":
-            self._json(time, found.process, message, line)
-        elif found.process == "api":
+            self._json(time, process, message, line)
+        elif process == "api":
             self._release(time, message, line)
         elif _EAGAIN.search(message) is not None and _FORK_WORDS.search(message) is not None:
-            dyno = self._dyno(found.process)
+            dyno = self._dyno(process)
             dyno.seen(time)
             dyno.events.append(Event(time, FORK_FAILURE, "EAGAIN", _clip(line)))
         else:
-            self.other_lines += 1
+            self._other(time)
+
+    def _other(self, time: float) -> None:
+        """A line with a time that says nothing the report shows: it still spans the log."""
+        self.other_lines += 1
+        self.first = min(self.first, time)
+        self.last = max(self.last, time)
 
     def _no_envelope(self, line: str) -> None:
         stripped = line.strip()
-        if stripped[:1] == "{":
+        if _BINARY.search(stripped) is not None:
+            self.skipped["binary"] += 1
+        elif stripped[:1] == "{":
             self._json(None, None, stripped, stripped)
         elif stripped[:7] == "source=":
             # The agent's own output, captured without the log's time: nothing to place it at.
@@ -222,31 +288,17 @@ class Reader:
     # -- dynostat --------------------------------------------------------------------------
 
     def _dynostat(self, time: float, process: str, message: str, line: str, heroku: bool) -> None:
-        names: list[str] = []
-        values: list[str] = []
-        tops: list[tuple[str, str]] = []
-        other: dict[str, str] = {}
-        for key, value in pairs(message):
-            if key[:7] == "sample#":
-                names.append(key[7:])
-                values.append(value)
-            elif key[:4] == "top#":
-                tops.append((key[4:], value))
-            else:
-                other[key] = value
-        dyno = self._dyno(other.get("source") or process)
+        names, values, tops, other = _words(message)
+        name = other.get("source") or process
+        dyno = self.dynos.get(name) or self._dyno(name)
         dyno.seen(time)
         dyno_id = other.get("dyno")
-        if dyno_id:
+        if dyno_id and (not dyno.dyno_ids or dyno.dyno_ids[-1] != dyno_id):
             dyno.add_dyno_id(dyno_id)
         if names:
-            bases = names if heroku else self._base_names(tuple(names))
-            series_prefix = "heroku:" if heroku else ""
-            for base, value in zip(bases, values):
-                parsed = number(value)
-                if parsed is not None:
-                    amount, unit = _in_megabytes(*parsed)
-                    dyno.add_sample(series_prefix + base, time, amount, unit)
+            self._samples(dyno, time, names, values, heroku)
+            if not tops and len(other) == 2 and message.startswith("source="):
+                self._learn_shape(message, names, values, heroku)
         for kind, value in tops:
             dyno.tops.append((time, kind, value))
         level = other.get("at")
@@ -259,6 +311,95 @@ class Reader:
             )
         elif not names and not tops:
             self.other_lines += 1
+
+    def _known_shape(self, time: float, message: str, heroku: bool) -> bool:
+        """Reads a metric line of a shape seen before with one regular expression: the hot
+        path, as nearly every line of a log is one of a few shapes repeated each interval.
+        Its numbers are kept as text and converted a few thousand at a time (``_Batch``).
+        False when the line is of no known shape (it is then read word by word)."""
+        start = message.find(" sample#")
+        if start < 0:
+            return False
+        shape = self._shapes.get((heroku, message[start + 8 : message.find("=", start)]))
+        if shape is None:
+            return False
+        match = shape.pattern.fullmatch(message)
+        if match is None:
+            return False
+        groups = match.groups()
+        source = groups[0]
+        dyno = self.dynos.get(source) or self._dyno(source)
+        if not dyno.dyno_ids or dyno.dyno_ids[-1] != groups[1]:
+            dyno.add_dyno_id(groups[1])
+        batch = dyno.batches.get(shape.key)
+        if batch is None:
+            batch = dyno.batches[shape.key] = _Batch(
+                dyno.line_series.get(shape.key) or self._targets(dyno, shape.key), shape
+            )
+        batch.times.append(time)
+        batch.rows.append(groups)
+        if len(batch.rows) >= _Batch.SIZE:
+            batch.flush()
+        return True
+
+    def _learn_shape(self, message: str, names: list[str], values: list[str], heroku: bool) -> None:
+        """Remembers the shape of a plain metric line (``source= dyno= sample#...`` with
+        numbers) as a regular expression that reads the next one like it at once."""
+        if len(self._shapes) >= MAX_SHAPES:
+            return
+        parts = [r"source=([^\s\"=]+) dyno=([^\s\"=]+)"]
+        factors = []
+        units = []
+        for name, value in zip(names, values):
+            digits = value.rstrip(UNIT_LETTERS)
+            if not _PLAIN_NUMBER.fullmatch(digits):
+                return
+            unit = value[len(digits) :]
+            factors.append(TO_MB.get(unit, 1.0))
+            units.append("MB" if unit in TO_MB else unit)
+            parts.append(f"{re.escape(name)}=({_PLAIN_NUMBER.pattern}){re.escape(unit)}")
+        if not message.startswith("source=") or " dyno=" not in message:
+            return
+        key = (heroku, names[0][7:])
+        if key not in self._shapes:
+            self._shapes[key] = _Shape(
+                re.compile(" ".join(parts)), (heroku, *names), factors, units
+            )
+
+    def _targets(self, dyno: Dyno, key: tuple) -> list[Series]:
+        """The series a kind of metric line fills, by the line's metric names."""
+        heroku, *names = key
+        bare = tuple(name[7:] for name in names)
+        if heroku:
+            targets = [dyno.series_for("heroku:" + base) for base in bare]
+        else:
+            targets = [dyno.series_for(base) for base in self._base_names(bare)]
+        dyno.line_series[key] = targets
+        return targets
+
+    def _samples(
+        self, dyno: Dyno, time: float, names: list[str], values: list[str], heroku: bool
+    ) -> None:
+        """Appends a line's metrics to their series."""
+        key = (heroku, *names)
+        targets = dyno.line_series.get(key) or self._targets(dyno, key)
+        for series, value in zip(targets, values):
+            digits = value.rstrip(UNIT_LETTERS)
+            try:
+                amount = float(digits)
+            except ValueError:
+                continue
+            if len(digits) != len(value):
+                unit = value[len(digits) :]
+                if unit != "MB":
+                    factor = TO_MB.get(unit)
+                    if factor is not None:
+                        amount *= factor
+                        unit = "MB"
+                if not series.unit:
+                    series.unit = unit
+            series.times.append(time)
+            series.values.append(amount)
 
     def _base_names(self, names: tuple[str, ...]) -> tuple[str, ...]:
         """Metric names without their prefix, whatever ``DYNOSTAT_METRIC_PREFIX`` was.
@@ -310,8 +451,6 @@ class Reader:
         if time is None:
             return
         self._last_time[source] = time
-        self.first = min(self.first, time)
-        self.last = max(self.last, time)
         dyno = self._dyno(source)
         dyno.seen(time)
         dyno_id = document.get("dyno")
@@ -394,7 +533,7 @@ class Reader:
             self.skipped["not a log line"] += 1
         else:
             # A readable envelope around JSON that is not dynostat's: an app's own JSON log.
-            self.other_lines += 1
+            self._other(time)
 
     # -- Heroku ----------------------------------------------------------------------------
 
@@ -403,20 +542,21 @@ class Reader:
             self._router(time, message, line)
             return
         if message[:7] == "source=":
-            self._dynostat(time, process, message, line, heroku=True)
+            if not self._known_shape(time, message, True):
+                self._dynostat(time, process, message, line, heroku=True)
             return
         event = _platform_event(time, message, line)
         if event is None:
-            self.other_lines += 1
+            self._other(time)
             return
         dyno = self._dyno(process)
         dyno.seen(time)
         dyno.events.append(event)
 
     def _router(self, time: float, message: str, line: str) -> None:
-        fields = dict(pairs(message))
-        name = fields.get("dyno", "")
-        code = fields.get("code")
+        fields = raw_pairs(message)
+        name = unquote(fields.get("dyno", ""))
+        code = unquote(fields.get("code", ""))
         service = number(fields.get("service", ""))
         target = self._dyno(name) if name else self.unattributed
         target.seen(time)
@@ -428,7 +568,7 @@ class Reader:
     def _release(self, time: float, message: str, line: str) -> None:
         match = _RELEASE.match(message)
         if match is None:
-            self.other_lines += 1
+            self._other(time)
             return
         if match.group(2) or match.group(3):
             label = match.group(2) or match.group(3)
@@ -445,10 +585,45 @@ class Reader:
     def finish(self) -> None:
         """Sorts every dyno's data by time; call once after the last input."""
         for dyno in self.dynos.values():
+            for batch in dyno.batches.values():
+                batch.flush()
             dyno.finish()
         self.unattributed.finish()
         self.releases.sort(key=lambda release: release.time)
+        for dyno in (*self.dynos.values(), self.unattributed):
+            self.first = min(self.first, dyno.first)
+            self.last = max(self.last, dyno.last)
+        if self.releases:
+            self.first = min(self.first, self.releases[0].time)
+            self.last = max(self.last, self.releases[-1].time)
         self._seen = set()
+
+
+def _words(message: str) -> tuple[list[str], list[str], list[tuple[str, str]], dict[str, str]]:
+    """A dynostat line's words: metric names (with their ``sample#``) and values, ``top#``
+    lists as (kind, value), and every other field."""
+    names: list[str] = []
+    values: list[str] = []
+    tops: list[tuple[str, str]] = []
+    other: dict[str, str] = {}
+    if '"' in message:
+        found = pairs(message)
+    else:
+        # No quoted value: plain splitting is the whole grammar.
+        found = [
+            (key, value)
+            for key, equals, value in (word.partition("=") for word in message.split())
+            if equals
+        ]
+    for key, value in found:
+        if key[:7] == "sample#":
+            names.append(key)
+            values.append(value)
+        elif key[:4] == "top#":
+            tops.append((key[4:], value))
+        else:
+            other[key] = value
+    return names, values, tops, other
 
 
 def _agent_event(
