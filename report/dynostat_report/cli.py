@@ -22,6 +22,7 @@ from dynostat_report.summary import summarize
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import TextIO
 
 EXIT_OUTPUT_FAILED = 1
 EXIT_USAGE = 2
@@ -145,8 +146,7 @@ def _write(args: argparse.Namespace, reader: Reader, summary: dict, names: list[
         written.append(f"{args.output} ({_size(args.output)})")
     document = json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False)
     if args.json == "-":
-        sys.stdout.write(document + "\n")
-        sys.stdout.flush()
+        _say(sys.stdout, document)
     elif args.json:
         _write_atomically(args.json, document + "\n")
         written.append(args.json)
@@ -177,11 +177,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if written:
             message += "\n\nwrote " + ", ".join(written)
         # With the JSON on stdout, the words go to stderr so a pipe gets clean JSON.
-        stream = sys.stderr if args.json == "-" else sys.stdout
-        try:
-            stream.write(message + "\n")
-            stream.flush()
-        except BrokenPipeError:
-            # The reader of our output went away (| head): nothing left to tell it.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+        _say(sys.stderr if args.json == "-" else sys.stdout, message)
     return 0
+
+
+def _say(stream: TextIO, text: str) -> None:
+    """Writes text and a newline; a reader that went away (``| head``) is not an error."""
+    try:
+        stream.write(text + "\n")
+        stream.flush()
+    except BrokenPipeError:
+        # Nobody reads the rest. Point the stream at /dev/null so the interpreter's last
+        # flush at exit does not complain about the same pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())

@@ -158,7 +158,8 @@ def table(summary: dict, anchors: dict[str, str]) -> str:
             f"<td>{_bar(memory, dyno['peak_memory_pct'])}</td>"
             f'<td class="num">{_e(text.amount(dyno["peak_zombies"]))}</td>'
             f'<td class="num">{_e(text.amount(dyno["peak_load_1m"]))}</td>'
-            f'<td class="{"problems" if problems else ""}">{_e(" ".join(problems)) or NOTHING}</td>'
+            f'<td class="{"problems" if problems else ""}">'
+            f"{_e(', '.join(problems)) or NOTHING}</td>"
             f'<td class="warned">{_e(warned)}</td>'
             f'<td class="culprits">{_e("; ".join(text.culprits(dyno))) or NOTHING}</td>'
             "</tr>"
