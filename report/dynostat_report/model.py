@@ -97,13 +97,17 @@ class Event:
         return f"Event({self.time!r}, {self.kind!r}, {self.label!r})"
 
     @property
-    def is_failure(self) -> bool:
-        """Whether the dyno failed here: an error code, a crash, a failed fork, an OOM kill."""
+    def is_dyno_failure(self) -> bool:
+        """Whether the dyno itself failed here: a Heroku error code (R10, R14, R15...), a
+        crash, a process or thread that could not be created, an OOM kill."""
         if self.kind in (PLATFORM_ERROR, CRASH, FORK_FAILURE):
             return True
-        if self.kind == ROUTER_ERROR:
-            return self.label not in NOT_DYNO_FAILURES
         return self.kind == WARN and self.label == "oom_kill"
+
+    @property
+    def is_request_failure(self) -> bool:
+        """Whether a request to the dyno failed here (H10, H12, H13...): what users saw."""
+        return self.kind == ROUTER_ERROR and self.label not in NOT_DYNO_FAILURES
 
     @property
     def is_early_warning(self) -> bool:

@@ -16,6 +16,7 @@ plotly.js reads them as its small subset of HTML.
 
 from __future__ import annotations
 
+import bisect
 import html
 import json
 import math
@@ -37,7 +38,7 @@ from dynostat_report.model import (
     Dyno,
     Series,
 )
-from dynostat_report.summary import iso
+from dynostat_report.summary import first_failure_of, iso, value_at
 from dynostat_report.text import format_duration
 
 TYPE_CHECKING = False
@@ -351,7 +352,7 @@ def _assemble(dyno: Dyno, timeline: Timeline, rows: dict[str, list[dict]]) -> di
     usable = 1.0 - _ROW_GAP * (len(names) - 1)
     layout: dict = {
         "height": 190 + int(sum(weights) * 95),
-        "margin": {"l": 64, "r": 190, "t": 44, "b": 70},
+        "margin": {"l": 64, "r": 190, "t": 62, "b": 70},
         "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#ffffff",
         "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
@@ -447,6 +448,9 @@ def _assemble(dyno: Dyno, timeline: Timeline, rows: dict[str, list[dict]]) -> di
                 "rangemode": "tozero",
                 "fixedrange": True,
                 "tickfont": {"size": 10, "color": "#8e44ad"},
+                # Counts: whole ticks (one apart while they are few).
+                "tickformat": ",d",
+                **({"dtick": 1} if _most_errors_per_minute(traces) <= 5 else {}),
             }
         else:
             traces = rows[name]
@@ -516,16 +520,20 @@ def _moments(layout: dict, dyno: Dyno, summary: dict, timeline: Timeline, releas
         if lead is not None and lead > 0:
             text += f", {format_duration(lead)} ahead"
         side = "left" if (event.time - dyno.first) / span < 0.3 else "right"
-        annotations.append(_flag(timeline.offset(event.time), text, "#b9770e", side))
+        annotations.append(_flag(timeline.offset(event.time), text, "#b9770e", side, -40))
     if failure is not None:
-        event = next(e for e in dyno.events if e.is_failure)
+        event = first_failure_of(dyno)
         text = f"first failure: {html.escape(failure['what'])}"
         side = "right" if (event.time - dyno.first) / span > 0.75 else "left"
-        annotations.append(_flag(timeline.offset(event.time), text, RED, side))
+        annotations.append(_flag(timeline.offset(event.time), text, RED, side, -18))
 
 
 def timeline_span(dyno: Dyno) -> float:
     return dyno.last - dyno.first if dyno.last >= dyno.first else 0.0
+
+
+def _most_errors_per_minute(traces: list[dict]) -> int:
+    return max((max(t["y"]) for t in traces if t["type"] == "bar" and t["y"]), default=0)
 
 
 def _grouped_releases(releases) -> list[tuple[float, str, str]]:
@@ -540,8 +548,9 @@ def _grouped_releases(releases) -> list[tuple[float, str, str]]:
     return groups
 
 
-def _flag(x: float | None, text: str, color: str, side: str) -> dict:
-    """A label above the chart pointing at a moment; warnings lean left, failures right."""
+def _flag(x: float | None, text: str, color: str, side: str, rise: int) -> dict:
+    """A label above the chart pointing at a moment; warnings lean left and stand higher
+    than failures, so the two never cover each other when they are close."""
     return {
         "x": x,
         "xref": "x",
@@ -554,7 +563,7 @@ def _flag(x: float | None, text: str, color: str, side: str) -> dict:
         "arrowhead": 2,
         "arrowcolor": color,
         "ax": -8 if side == "right" else 8,
-        "ay": -22,
+        "ay": rise,
         "font": {"size": 11, "color": color},
         "bgcolor": "rgba(255,255,255,0.85)",
     }
@@ -563,32 +572,28 @@ def _flag(x: float | None, text: str, color: str, side: str) -> dict:
 # -- the overview heat map ----------------------------------------------------------------
 
 
-def _pct_series(value: Series | None, limit: Series | None) -> tuple[list[float], list[float]]:
-    """Each sample as a percentage of the limit in force at that time."""
-    if value is None or limit is None or not len(limit):
-        return [], []
-    times, pcts = [], []
-    limit_times, limit_values = limit.times, limit.values
-    position = 0
-    count = len(limit_times)
-    for time, amount in zip(value.times, value.values):
-        while position + 1 < count and limit_times[position + 1] <= time:
-            position += 1
-        ceiling = limit_values[position]
-        if ceiling > 0:
-            times.append(time)
-            pcts.append(amount * 100.0 / ceiling)
-    return times, pcts
+def _bucket_pcts(
+    value: Series | None, limit: Series | None, start: float, size: float, columns: int
+) -> list[float | None]:
+    """Per column of the heat map, the highest sample as a percentage of its limit.
 
-
-def _bucket_max(times, values, start: float, size: float, columns: int) -> list[float | None]:
+    Samples are in time order, so each column is a slice found by bisection and its
+    maximum is taken in C; the limit is the one in force at the column's highest sample.
+    """
     cells: list[float | None] = [None] * columns
-    for time, value in zip(times, values):
-        column = int((time - start) // size)
-        if 0 <= column < columns:
-            current = cells[column]
-            if current is None or value > current:
-                cells[column] = value
+    if value is None or limit is None or not len(value) or not len(limit):
+        return cells
+    times, values = value.times, value.values
+    for column in range(columns):
+        low = bisect.bisect_left(times, start + column * size)
+        high = bisect.bisect_left(times, start + (column + 1) * size)
+        if low == high:
+            continue
+        run = values[low:high]
+        highest = max(run)
+        ceiling = value_at(limit, times[low + run.index(highest)])
+        if ceiling:
+            cells[column] = highest * 100.0 / ceiling
     return cells
 
 
@@ -601,15 +606,15 @@ def heatmap_figure(dynos: list[Dyno], first: float, last: float, timeline: Timel
     z, tasks_text, memory_text = [], [], []
     crash_x, crash_y, crash_text = [], [], []
     for dyno in dynos:
-        task_times, task_pcts = _pct_series(_pick(dyno, "tasks"), _pick(dyno, "tasks_limit"))
         memory = _pick(dyno, "memory_total")
         quota = _pick(dyno, "memory_quota")
         if memory is None or quota is None:
             memory = _pick(dyno, "heroku:memory_total")
             quota = _pick(dyno, "heroku:memory_quota")
-        memory_times, memory_pcts = _pct_series(memory, quota)
-        task_cells = _bucket_max(task_times, task_pcts, start, size, columns)
-        memory_cells = _bucket_max(memory_times, memory_pcts, start, size, columns)
+        task_cells = _bucket_pcts(
+            _pick(dyno, "tasks"), _pick(dyno, "tasks_limit"), start, size, columns
+        )
+        memory_cells = _bucket_pcts(memory, quota, start, size, columns)
         row = []
         for task_pct, memory_pct in zip(task_cells, memory_cells):
             known = [pct for pct in (task_pct, memory_pct) if pct is not None]
@@ -679,15 +684,17 @@ def heatmap_figure(dynos: list[Dyno], first: float, last: float, timeline: Timel
     return {
         "data": data,
         "layout": {
-            "height": max(150, 70 + 22 * len(names)),
+            # Rows stay readable with a few dynos and the map stays on a screen with 50.
+            "height": max(150, 70 + (22 if len(names) <= 15 else 15) * len(names)),
             "margin": {"l": 150, "r": 190, "t": 10, "b": 36},
             "font": {
                 "family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif",
                 "size": 12,
             },
             "xaxis": {"type": "date", "ticks": "outside", "showgrid": False},
+            # Worst dyno on top; the range is set, as markers would pad an automatic one.
             "yaxis": {
-                "autorange": "reversed",
+                "range": [len(names) - 0.5, -0.5],
                 "type": "category",
                 "fixedrange": True,
                 "tickfont": {"size": 11},
@@ -758,6 +765,15 @@ def render(reader: Reader, summary: dict, inputs: list[str]) -> str:
     if summary["first"]:
         title += f" · {summary['first'][:16].replace('T', ' ')} UTC"
     body = sections.body(summary, data, inputs)
+    # Each dyno's figure in its own element, parsed only when its chart is drawn: opening a
+    # report of 50 dynos parses the few figures on screen, not all of them.
+    overview = {key: value for key, value in data.items() if key != "dynos"}
+    overview["dynos"] = [{"name": entry["name"]} for entry in data["dynos"]]
+    figures = "".join(
+        f'<script type="application/json" id="figure-{index}">'
+        f"{_script_json(entry['figure'])}</script>\n"
+        for index, entry in enumerate(data["dynos"])
+    )
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -767,7 +783,8 @@ def render(reader: Reader, summary: dict, inputs: list[str]) -> str:
         f"<style>\n{_asset('report.css')}\n</style>\n"
         "</head>\n<body>\n"
         f"{body}\n"
-        f'<script type="application/json" id="dynostat-data">{_script_json(data)}</script>\n'
+        f'<script type="application/json" id="dynostat-data">{_script_json(overview)}</script>\n'
+        f"{figures}"
         f"<script>\n{_plotly_js()}\n</script>\n"
         f"<script>\n{_asset('report.js')}\n</script>\n"
         "</body>\n</html>\n"

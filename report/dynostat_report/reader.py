@@ -104,6 +104,7 @@ _STARTING = re.compile(r"Starting process with command")
 _RELEASE = re.compile(
     r"(Release (v\d+)|Rollback to (v\d+)|Deploy\b|Scaled to\b|(?:Set|Remove) .* config vars)"
 )
+_ROUTER_CODE = re.compile(r"at=\S+ code=(\S+)")
 _EAGAIN = re.compile(r"EAGAIN|Resource temporarily unavailable|errno:? ?11\b")
 _FORK_WORDS = re.compile(r"(?i)fork|thread|spawn|clone|pthread")
 
@@ -138,7 +139,7 @@ class _Batch:
     then converted column by column (``map(float, ...)`` runs in C, a Python loop over
     every value would not)."""
 
-    SIZE = 4096
+    SIZE = 256
 
     __slots__ = ("rows", "shape", "targets", "times")
 
@@ -195,20 +196,27 @@ class Reader:
         self._prefixes: set[str] = set()
         self._line_names: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._last_time: dict[str, float] = {}
-        self._shapes: dict[tuple[bool, str], _Shape] = {}
+        # Known metric line shapes by their first metric name: for app lines, for Heroku's.
+        self._shapes: dict[bool, dict[str, _Shape]] = {False: {}, True: {}}
 
     # -- inputs ----------------------------------------------------------------------------
 
     def read_source(self, source: inputs.Source) -> None:
         """Reads every line of one input; a cut or corrupt gzip ends it with a note."""
-        feed = self.feed_bytes
+        feed = self.feed
+        feed_bytes = self.feed_bytes
         frames = inputs.frames
+        lines = 0
         for raw in inputs.raw_lines(source):
             if raw[:1].isdigit() and b" <" in raw[:8]:
                 for frame in frames(raw):
-                    feed(frame)
-            else:
-                feed(raw)
+                    feed_bytes(frame)
+            elif raw and not raw.isspace():
+                # feed_bytes, unrolled: this loop runs once for every line of the input.
+                lines += 1
+                line = raw.decode("utf-8", "replace")
+                feed(_ANSI.sub("", line) if "\x1b" in line else line)
+        self.lines += lines
         if source.overlong_lines:
             self.lines += source.overlong_lines
             self.skipped["longer than 64 KiB"] += source.overlong_lines
@@ -320,7 +328,7 @@ class Reader:
         start = message.find(" sample#")
         if start < 0:
             return False
-        shape = self._shapes.get((heroku, message[start + 8 : message.find("=", start)]))
+        shape = self._shapes[heroku].get(message[start + 8 : message.find("=", start)])
         if shape is None:
             return False
         match = shape.pattern.fullmatch(message)
@@ -331,9 +339,9 @@ class Reader:
         dyno = self.dynos.get(source) or self._dyno(source)
         if not dyno.dyno_ids or dyno.dyno_ids[-1] != groups[1]:
             dyno.add_dyno_id(groups[1])
-        batch = dyno.batches.get(shape.key)
+        batch = dyno.batches.get(shape)  # by identity: hashing the names would cost more
         if batch is None:
-            batch = dyno.batches[shape.key] = _Batch(
+            batch = dyno.batches[shape] = _Batch(
                 dyno.line_series.get(shape.key) or self._targets(dyno, shape.key), shape
             )
         batch.times.append(time)
@@ -345,7 +353,8 @@ class Reader:
     def _learn_shape(self, message: str, names: list[str], values: list[str], heroku: bool) -> None:
         """Remembers the shape of a plain metric line (``source= dyno= sample#...`` with
         numbers) as a regular expression that reads the next one like it at once."""
-        if len(self._shapes) >= MAX_SHAPES:
+        shapes = self._shapes[heroku]
+        if len(shapes) >= MAX_SHAPES:
             return
         parts = [r"source=([^\s\"=]+) dyno=([^\s\"=]+)"]
         factors = []
@@ -360,11 +369,9 @@ class Reader:
             parts.append(f"{re.escape(name)}=({_PLAIN_NUMBER.pattern}){re.escape(unit)}")
         if not message.startswith("source=") or " dyno=" not in message:
             return
-        key = (heroku, names[0][7:])
-        if key not in self._shapes:
-            self._shapes[key] = _Shape(
-                re.compile(" ".join(parts)), (heroku, *names), factors, units
-            )
+        first = names[0][7:]
+        if first not in shapes:
+            shapes[first] = _Shape(re.compile(" ".join(parts)), (heroku, *names), factors, units)
 
     def _targets(self, dyno: Dyno, key: tuple) -> list[Series]:
         """The series a kind of metric line fills, by the line's metric names."""
@@ -554,7 +561,18 @@ class Reader:
         dyno.events.append(event)
 
     def _router(self, time: float, message: str, line: str) -> None:
-        fields = raw_pairs(message)
+        # The router writes what a client controls (path, fwd, host) before `dyno=` and only
+        # its own numbers after it, so the last ` dyno=` is the real one and what follows
+        # needs no quote handling. A line of another shape is read word by word.
+        at = message.rfind(" dyno=")
+        tail = message[at + 1 :]
+        if at < 0 or '"' in tail:
+            fields = raw_pairs(message)
+        else:
+            fields = dict(word.partition("=")[::2] for word in tail.split())
+            code = _ROUTER_CODE.match(message)
+            if code is not None:
+                fields["code"] = code.group(1)
         name = unquote(fields.get("dyno", ""))
         code = unquote(fields.get("code", ""))
         service = number(fields.get("service", ""))

@@ -16,6 +16,8 @@ NOTHING = "\u2013"
 # A dyno at or above this share of a limit is named among the findings even without a failure.
 FINDING_PCT = 80.0
 MAX_FINDINGS = 6
+# Dynos shown in the summary table before the rest are folded away.
+TABLE_ROWS = 12
 
 # Metrics every chart already shows; any other metric is listed under the chart by name.
 SHOWN_METRICS = frozenset(
@@ -164,11 +166,20 @@ def table(summary: dict, anchors: dict[str, str]) -> str:
             f'<td class="culprits">{_e("; ".join(text.culprits(dyno))) or NOTHING}</td>'
             "</tr>"
         )
-    return (
-        '<table class="summary"><thead><tr><th>Dyno</th><th>Peak tasks / limit</th>'
+    head = (
+        "<thead><tr><th>Dyno</th><th>Peak tasks / limit</th>"
         "<th>Peak memory / quota</th><th>Zombies</th><th>Load 1m</th>"
         "<th>Errors, crashes</th><th>Warned before failure</th><th>Culprits named</th>"
-        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        "</tr></thead>"
+    )
+    first = f'<table class="summary">{head}<tbody>{"".join(rows[:TABLE_ROWS])}</tbody></table>'
+    if len(rows) <= TABLE_ROWS:
+        return first
+    # The rest, further from their limits, folded away (and open when printed).
+    return (
+        f'{first}<details class="more-dynos"><summary>{len(rows) - TABLE_ROWS} more dynos, '
+        f'further from their limits</summary><table class="summary">{head}<tbody>'
+        f"{''.join(rows[TABLE_ROWS:])}</tbody></table></details>"
     )
 
 

@@ -24,6 +24,7 @@ from dynostat_report.model import (
     ROUTER_ERROR,
     WARN,
     Dyno,
+    Event,
     Series,
 )
 
@@ -156,6 +157,16 @@ def _interval(series: Series | None) -> float | None:
     return gaps[len(gaps) // 2]
 
 
+def first_failure_of(dyno: Dyno) -> Event | None:
+    """The moment the dyno failed: its first own failure (a crash, R14, EAGAIN, an OOM kill);
+    for a dyno that never failed itself, its first failed request (H12...). A request that
+    failed now and then hours before the dyno did is not the failure a warning is for."""
+    own = next((event for event in dyno.events if event.is_dyno_failure), None)
+    if own is not None:
+        return own
+    return next((event for event in dyno.events if event.is_request_failure), None)
+
+
 def dyno_summary(dyno: Dyno) -> dict:
     """One dyno's summary (with its name under ``dyno``, popped by the caller)."""
     series = dyno.series
@@ -196,7 +207,7 @@ def dyno_summary(dyno: Dyno) -> dict:
             }
 
     first_warning = next((e for e in events if e.is_early_warning), None)
-    first_failure = next((e for e in events if e.is_failure), None)
+    first_failure = first_failure_of(dyno)
     lead = None
     if first_warning is not None and first_failure is not None:
         lead = round(first_failure.time - first_warning.time, 1)

@@ -11,6 +11,9 @@ is kept as a break in the line instead of a straight line drawn across it.
 
 from __future__ import annotations
 
+import itertools
+import operator
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -20,9 +23,9 @@ GAP_INTERVALS = 3.5
 GAP_MIN_S = 90.0
 
 
-def _median_gap(times: Sequence[float]) -> float:
-    gaps = sorted(times[i + 1] - times[i] for i in range(len(times) - 1))
-    return gaps[len(gaps) // 2] if gaps else 0.0
+def _gaps(times: Sequence[float]) -> list[float]:
+    """The time between each sample and the next (computed in C: series are long)."""
+    return list(map(operator.sub, itertools.islice(times, 1, None), times))
 
 
 def segments(times: Sequence[float]) -> list[tuple[int, int]]:
@@ -30,15 +33,13 @@ def segments(times: Sequence[float]) -> list[tuple[int, int]]:
     count = len(times)
     if count < 2:
         return [(0, count)] if count else []
-    threshold = max(GAP_MIN_S, GAP_INTERVALS * _median_gap(times))
-    found = []
-    start = 0
-    for index in range(1, count):
-        if times[index] - times[index - 1] > threshold:
-            found.append((start, index))
-            start = index
-    found.append((start, count))
-    return found
+    gaps = _gaps(times)
+    usual = sorted(gaps)[len(gaps) // 2]
+    threshold = max(GAP_MIN_S, GAP_INTERVALS * usual)
+    # Index i + 1 starts a new segment when the gap before it is a silence.
+    starts = [i + 1 for i in itertools.compress(range(len(gaps)), map(threshold.__lt__, gaps))]
+    bounds = [0, *starts, count]
+    return list(zip(bounds, bounds[1:]))
 
 
 def min_max(

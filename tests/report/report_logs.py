@@ -44,7 +44,8 @@ class Expected:
     fork_failures: int = 0
     culprits: set = field(default_factory=set)  # (pid, comm, event)
     first_warning: float | None = None
-    first_failure: float | None = None
+    first_dyno_failure: float | None = None
+    first_request_failure: float | None = None
     requests: int = 0
     service_ms: list = field(default_factory=list)
     samples: int = 0
@@ -60,9 +61,20 @@ class Expected:
         if self.first_warning is None:
             self.first_warning = time
 
-    def failed(self, time: float) -> None:
-        if self.first_failure is None:
-            self.first_failure = time
+    def failed(self, time: float, request: bool = False) -> None:
+        """A failure: the dyno's own (crash, R14, EAGAIN), or a failed request (H12), which
+        counts as the first failure only for a dyno that never failed itself."""
+        if request:
+            if self.first_request_failure is None:
+                self.first_request_failure = time
+        elif self.first_dyno_failure is None:
+            self.first_dyno_failure = time
+
+    @property
+    def first_failure(self) -> float | None:
+        if self.first_dyno_failure is not None:
+            return self.first_dyno_failure
+        return self.first_request_failure
 
 
 @dataclass
@@ -366,7 +378,7 @@ def incident(seed: int = 7, minutes: int = 120, prefix: str = "dynostat.") -> In
             exp.service_ms.append(service)
             if code:
                 exp.errors[code] += 1
-                exp.failed(base + 11.0)
+                exp.failed(base + 11.0, request=True)
     found.records.sort(key=lambda record: record.time)
     return found
 

@@ -193,7 +193,11 @@ def test_zooming_one_chart_zooms_them_all(browser, incident_report):
                 const [start, end] = before[2];
                 const target = [start + (end - start) / 2, end];
                 await Plotly.relayout(charts[2], {'xaxis.range': target});
-                await new Promise((resolve) => setTimeout(resolve, 300));
+                // Charts off screen follow when they come into view.
+                for (const chart of charts) {
+                    chart.scrollIntoView();
+                    await new Promise((resolve) => setTimeout(resolve, 300));
+                }
                 return [before, target, charts.map(times)];
             }"""
         )

@@ -41,7 +41,7 @@ def test_heroku_logs_piped_in_give_a_page_a_summary_and_words(report_command, tm
     assert words.index("\nweb.2 ") < words.index("\nweb.1 ") < words.index("\nworker.1 ")
     assert "culprit pid 8 leaky_worker (20 zombies_rising, 6 tasks_near_limit)" in words
     assert "16 R14" in words
-    assert "warned 18 min 51 s before" in words
+    assert "first failure 05:15:05 (EAGAIN): warned 20 min 6 s before" in words
     assert "wrote report.html" in words
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["dynos"]["web.1"]["peak_tasks"] == 256

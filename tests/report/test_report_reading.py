@@ -533,3 +533,42 @@ def test_records_of_unknown_dyno_names_keep_their_own_rows():
     ]
     summary = read(heroku_logs(records))
     assert summary["dynos"]["web-12a34b56d-e78f9"]["peak_tasks"] == 4
+
+
+def test_a_client_cannot_move_its_request_to_another_dyno_through_the_path():
+    spoof = " dyno=web.9 connect=0ms service=1ms status=200 "
+    summary = read(
+        [
+            f'2026-11-27T05:27:22Z heroku[router]: at=error code=H12 desc="Request timeout" '
+            f'method=GET path="/x?{spoof}" host=a.herokuapp.com fwd="{spoof}" dyno=web.1 '
+            "connect=0ms service=30000ms status=503 bytes=0 protocol=https",
+            f'2026-11-27T05:27:23Z heroku[router]: at=info method=GET path="/{spoof}" '
+            'dyno=web.2 connect=0ms service=12ms status=200 tls="1.3 x"',
+        ]
+    )
+    assert set(summary["dynos"]) == {"web.1", "web.2"}
+    assert summary["dynos"]["web.1"]["errors"] == {"H12": 1}
+    assert summary["dynos"]["web.1"]["router"]["service_max_ms"] == 30000
+    assert summary["dynos"]["web.2"]["router"]["service_max_ms"] == 12
+
+
+def test_the_first_failure_is_the_dynos_own_and_request_errors_only_without_one():
+    head = "heroku[router]: at=error code=H13 desc=x dyno={} connect=0ms service=5ms status=503"
+    summary = read(
+        [
+            f"2026-11-27T01:00:00Z {head.format('web.1')}",  # a blip, hours before
+            "2026-11-27T05:00:00Z app[web.1]: source=web.1 dyno=a at=warn event=zombies_rising "
+            "pid=8 comm=w",
+            "2026-11-27T05:10:00Z heroku[web.1]: Error R14 (Memory quota exceeded)",
+            f"2026-11-27T01:00:00Z {head.format('web.2')}",
+            "2026-11-27T05:00:00Z app[web.2]: source=web.2 dyno=b at=warn event=zombies_rising "
+            "pid=9 comm=w",
+        ]
+    )
+    web1, web2 = summary["dynos"]["web.1"], summary["dynos"]["web.2"]
+    assert web1["first_failure"] == {"at": "2026-11-27T05:10:00.000Z", "what": "R14"}
+    assert web1["warning_lead_s"] == 600.0
+    assert web1["errors"] == {"H13": 1, "R14": 1}
+    # web.2 never failed itself: its failed request is its first failure, before the warning.
+    assert web2["first_failure"] == {"at": "2026-11-27T01:00:00.000Z", "what": "H13"}
+    assert web2["warning_lead_s"] == -14400.0

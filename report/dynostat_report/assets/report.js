@@ -3,6 +3,7 @@
 // scrolls into view, and keeps every chart on the same time range when one is zoomed.
 (function () {
   "use strict";
+  performance.mark("dynostat-start");
 
   var data = JSON.parse(document.getElementById("dynostat-data").textContent);
   var base = data.start_ms;
@@ -67,7 +68,7 @@
     return null;
   }
 
-  function follow(source) {
+  function followed(source) {
     return function (event) {
       if (syncing) {
         return;
@@ -78,12 +79,17 @@
       }
       currentRange = range === fullRange ? null : range.slice();
       syncing = true;
+      // Charts on screen follow at once; the others when they next come into view, so a
+      // zoom costs the same with 3 dynos or 50.
       var updates = drawn.map(function (element) {
-        var target = range.slice();
         if (element === source && range !== fullRange) {
           return Promise.resolve();
         }
-        return Plotly.relayout(element, { "xaxis.range": target, "xaxis.autorange": false });
+        if (!onScreen.has(element)) {
+          element.setAttribute("data-stale", "yes");
+          return Promise.resolve();
+        }
+        return follow(element);
       });
       Promise.all(updates).then(finish, finish);
       function finish() {
@@ -92,13 +98,38 @@
     };
   }
 
+  // Puts a chart on the shared time range.
+  function follow(element) {
+    element.removeAttribute("data-stale");
+    var range = (currentRange || fullRange).slice();
+    return Plotly.relayout(element, { "xaxis.range": range, "xaxis.autorange": false });
+  }
+
+  var onScreen = new Set();
+  var visibility = new IntersectionObserver(function (entries) {
+    entries.forEach(function (entry) {
+      if (entry.isIntersecting) {
+        onScreen.add(entry.target);
+        if (entry.target.getAttribute("data-stale") === "yes") {
+          syncing = true;
+          follow(entry.target).then(done, done);
+        }
+      } else {
+        onScreen.delete(entry.target);
+      }
+    });
+    function done() {
+      syncing = false;
+    }
+  }, { rootMargin: "300px 0px" });
+
   function draw(element, figure, name) {
     var options = Object.assign({}, config, {
       toImageButtonOptions: { format: "png", scale: 2, filename: "dynostat-" + name }
     });
     return Plotly.newPlot(element, figure.data, figure.layout, options).then(function () {
       drawn.push(element);
-      element.on("plotly_relayout", follow(element));
+      element.on("plotly_relayout", followed(element));
       return element;
     });
   }
@@ -109,6 +140,7 @@
     }
     var element = document.getElementById("overview-chart");
     return draw(element, datesIn(data.overview), "overview").then(function () {
+      visibility.observe(element);
       element.on("plotly_click", function (event) {
         var point = event.points && event.points[0];
         var anchor = point && data.anchors[point.y];
@@ -117,6 +149,7 @@
         }
       });
       state.overviewReady = true;
+      performance.mark("dynostat-overview");
     });
   }
 
@@ -132,8 +165,10 @@
     var element = pending.shift();
     var index = Number(element.getAttribute("data-index"));
     var entry = data.dynos[index];
+    var figure = JSON.parse(document.getElementById("figure-" + index).textContent);
     element.innerHTML = "";
-    return draw(element, datesIn(entry.figure), entry.name).then(function () {
+    return draw(element, datesIn(figure), entry.name).then(function () {
+      visibility.observe(element);
       state.rendered += 1;
       busy = false;
       return new Promise(function (resolve) {
@@ -186,6 +221,9 @@
     });
   };
   window.addEventListener("beforeprint", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("details"), function (details) {
+      details.open = true;
+    });
     state.renderAll();
   });
 
@@ -202,6 +240,7 @@
   }).then(function () {
     state.firstChartsReady = true;
     state.readyAt = performance.now();
+    performance.mark("dynostat-ready");
   }, function (error) {
     state.errors.push(String(error));
   });
