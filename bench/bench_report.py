@@ -136,7 +136,7 @@ def _platform(day: Day, name: str, when: float, tick: int, *, memory: float, dyn
     heroku = f"{_stamp(when + 3)} heroku[{name}]:"
     if name == day.memory_dyno and memory > 512 and tick % 2 == 0:
         code = (
-            "R15 (Memory quota vastly exceeded)" if memory > 1000 else "R14 (Memory quota exceeded)"
+            "R15 (Memory quota vastly exceeded)" if memory > 620 else "R14 (Memory quota exceeded)"
         )
         lines.append(f"{heroku} Process running mem={memory:.0f}M({memory / 5.12:.1f}%)")
         lines.append(f"{heroku} Error {code}")
