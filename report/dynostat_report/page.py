@@ -10,8 +10,8 @@ fast as one of three. Zooming one chart zooms them all: they share one time axis
 
 Everything that came from a log (dyno names, process names, log lines) reaches the page
 escaped: the summary table through ``html.escape``, the data as JSON with ``<``, ``>`` and
-``&`` written as ``\\u003c`` etc., and hover texts escaped again by the script before
-plotly.js reads them as its small subset of HTML.
+``&`` written as ``\\u003c`` etc., and texts that plotly.js reads as its small subset of
+HTML (hover texts, labels) through ``html.escape`` first.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from dynostat_report.model import (
     Dyno,
     Series,
 )
-from dynostat_report.summary import first_failure_of, iso, value_at
+from dynostat_report.summary import first_failure_of, value_at
 from dynostat_report.text import format_duration
 
 TYPE_CHECKING = False
@@ -197,7 +197,7 @@ def _markers(timeline: Timeline, dyno: Dyno) -> tuple[list[dict], int]:
                 "x": [timeline.offset(event.time) for event in events],
                 "y": [row] * len(events),
                 "text": [hover_text(event.line) for event in events],
-                "customdata": [event.label for event in events],
+                "customdata": [html.escape(event.label) for event in events],
                 "xaxis": "x",
                 "yaxis": "y",
                 "legend": "legend",
@@ -625,9 +625,10 @@ def heatmap_figure(dynos: list[Dyno], first: float, last: float, timeline: Timel
         for event in dyno.events:
             if event.kind == CRASH:
                 crash_x.append(timeline.offset(event.time))
-                crash_y.append(dyno.name)
+                crash_y.append(html.escape(dyno.name))
                 crash_text.append(event.line)
-    names = [dyno.name for dyno in dynos]
+    # Names are axis labels, which plotly.js reads as its subset of HTML: escaped.
+    names = [html.escape(dyno.name) for dyno in dynos]
     x = [timeline.offset(start + (column + 0.5) * size) for column in range(columns)]
     data = [
         {
@@ -752,7 +753,8 @@ def page_data(reader: Reader, summary: dict) -> dict:
         "range": [0.0, round(last - first, 1)],
         "overview": heatmap_figure(dynos, first, last, timeline) if dynos else None,
         "dynos": figures,
-        "anchors": {dyno.name: anchor(index) for index, dyno in enumerate(dynos)},
+        # By the name as the heat map shows it (escaped), for a click on a row.
+        "anchors": {html.escape(dyno.name): anchor(index) for index, dyno in enumerate(dynos)},
     }
 
 
@@ -789,6 +791,3 @@ def render(reader: Reader, summary: dict, inputs: list[str]) -> str:
         f"<script>\n{_asset('report.js')}\n</script>\n"
         "</body>\n</html>\n"
     )
-
-
-__all__ = ["iso", "page_data", "render"]

@@ -13,6 +13,18 @@ from dynostat_report import __version__, text
 # What an empty cell shows (an en dash).
 NOTHING = "\u2013"
 
+# Metrics the charts leave out and that are not news either: the agent's own cost, page
+# counters, the middle load average, Heroku's copies of what the charts show.
+NOT_LISTED_METRICS = (
+    "heroku:",
+    "load_avg_5m",
+    "memory_cache",
+    "memory_pgpg",
+    "processes",
+    "agent_",
+    "push_dropped",
+)
+
 # A dyno at or above this share of a limit is named among the findings even without a failure.
 FINDING_PCT = 80.0
 MAX_FINDINGS = 6
@@ -206,10 +218,7 @@ def _dyno_notes(dyno: dict, omitted: int) -> str:
     others = [
         f"{name} (peak {text.amount(metric['peak'])}{metric.get('unit', '')})"
         for name, metric in dyno["metrics"].items()
-        if name not in SHOWN_METRICS
-        and not name.startswith("heroku:")
-        and not name.startswith(("load_avg_5m", "memory_cache", "memory_pgpg", "processes"))
-        and not name.startswith(("agent_", "push_dropped"))
+        if name not in SHOWN_METRICS and not name.startswith(NOT_LISTED_METRICS)
     ]
     if others:
         notes.append("also reported: " + ", ".join(others))
@@ -268,7 +277,7 @@ def legend() -> str:
 
 
 def body(summary: dict, data: dict, inputs: list[str]) -> str:
-    anchors = data["anchors"]
+    anchors = {entry["name"]: entry["anchor"] for entry in data["dynos"]}
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     notes = "".join(f"<li>{_e(note)}</li>" for note in summary["notes"])
     sources = ", ".join(_e(name if name != "-" else "stdin") for name in inputs) or "stdin"

@@ -6,10 +6,6 @@ culprits, and when the first warning came against the first failure.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-
 MAX_TEXT_DYNOS = 15
 
 
@@ -154,7 +150,3 @@ def render(summary: dict, limit: int = MAX_TEXT_DYNOS) -> str:
     for note in summary["notes"]:
         out.append(f"note: {_printable(note)}")
     return "\n".join(out)
-
-
-def lines(summary: dict, limit: int = MAX_TEXT_DYNOS) -> Iterable[str]:
-    return render(summary, limit).splitlines()

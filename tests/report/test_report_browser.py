@@ -221,6 +221,11 @@ def test_hostile_log_text_stays_text_in_the_browser(browser, report_command, tmp
         f'2026-11-27T05:27:24Z heroku[router]: at=error code=H12 path="{hostile}" '
         "dyno=web.1 service=30000ms status=503",
         f"2026-11-27T05:27:25Z app[{hostile[:8]}]: source=x dyno=y sample#dynostat.tasks=1",
+        # A dyno name without spaces can still be markup: it becomes an axis label.
+        "2026-11-27T05:27:26Z app[web.2]: source=<img/src=x/onerror=alert(3)><b>bold</b> "
+        "dyno=y sample#dynostat.tasks=2",
+        "2026-11-27T05:27:27Z heroku[<img/src=x/onerror=alert(3)><b>bold</b>]: State changed "
+        "from up to crashed",
     ]
     report = make_report(report_command, tmp_path, lines)
     visit = Visit(browser, report)
@@ -232,6 +237,9 @@ def test_hostile_log_text_stays_text_in_the_browser(browser, report_command, tmp
         assert visit.dialogs == []
         assert visit.page.locator("img[src='x']").count() == 0
         assert hostile in visit.page.inner_text("table.summary")
+        ticks = visit.page.locator("#overview-chart .ytick text").all_text_contents()
+        assert "<img/src=x/onerror=alert(3)><b>bold</b>" in ticks
+        assert visit.page.locator("#overview-chart b").count() == 0
         assert visit.errors == []
         assert [url for url in visit.requests if not url.startswith("file:")] == []
     finally:
