@@ -224,11 +224,23 @@ def _router_traces(timeline: Timeline, dyno: Dyno, axis: str, errors_axis: str, 
             p95.append(service[max(0, math.ceil(0.95 * len(service)) - 1)])
         times = [minute * 60.0 + 30.0 for minute in minutes]
         for name, values, color in (("p50", p50, "#2c7fb8"), ("p95", p95, "#f03b20")):
-            shown_times, shown_values = thinning.for_display(times, values, MAX_POINTS)
+            # A minute without a request (the dyno was down, or idle) is a break.
+            shown_times, shown_values = thinning.for_display(
+                times, values, MAX_POINTS, silence_s=90.0
+            )
+            # A lone busy minute between idle ones would be a line of one point: no line at
+            # all. Such traces show their points too.
+            lone = any(
+                shown_values[i] is not None
+                and (i == 0 or shown_values[i - 1] is None)
+                and (i + 1 == len(shown_values) or shown_values[i + 1] is None)
+                for i in range(len(shown_values))
+            )
             traces.append(
                 {
                     "type": "scatter",
-                    "mode": "lines",
+                    "mode": "lines+markers" if lone else "lines",
+                    "marker": {"size": 4, "color": color},
                     "name": f"service {name}",
                     "x": timeline.offsets(shown_times),
                     "y": _values(shown_values),

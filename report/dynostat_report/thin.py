@@ -28,14 +28,18 @@ def _gaps(times: Sequence[float]) -> list[float]:
     return list(map(operator.sub, itertools.islice(times, 1, None), times))
 
 
-def segments(times: Sequence[float]) -> list[tuple[int, int]]:
-    """``[start, stop)`` index ranges of the series between silences."""
+def segments(times: Sequence[float], silence_s: float | None = None) -> list[tuple[int, int]]:
+    """``[start, stop)`` index ranges of the series between silences: gaps longer than
+    ``silence_s``, or by default than a few of the series' usual intervals."""
     count = len(times)
     if count < 2:
         return [(0, count)] if count else []
     gaps = _gaps(times)
-    usual = sorted(gaps)[len(gaps) // 2]
-    threshold = max(GAP_MIN_S, GAP_INTERVALS * usual)
+    if silence_s is None:
+        usual = sorted(gaps)[len(gaps) // 2]
+        threshold = max(GAP_MIN_S, GAP_INTERVALS * usual)
+    else:
+        threshold = silence_s
     # Index i + 1 starts a new segment when the gap before it is a silence.
     starts = [i + 1 for i in itertools.compress(range(len(gaps)), map(threshold.__lt__, gaps))]
     bounds = [0, *starts, count]
@@ -66,10 +70,13 @@ def min_max(
 
 
 def for_display(
-    times: Sequence[float], values: Sequence[float], max_points: int
+    times: Sequence[float],
+    values: Sequence[float],
+    max_points: int,
+    silence_s: float | None = None,
 ) -> tuple[list[float | None], list[float | None]]:
     """Thinned samples with a None (a break in the line) in every silence."""
-    parts = segments(times)
+    parts = segments(times, silence_s)
     total = len(times)
     out_times: list[float | None] = []
     out_values: list[float | None] = []

@@ -157,3 +157,24 @@ def test_the_overview_puts_each_dyno_at_its_nearest_limit(incident_page):
     assert max(v for v in rows["web.2"] if v is not None) == 100.0  # over the quota, capped
     assert max(v for v in rows["worker.1"] if v is not None) < 30
     assert None in rows["web.1"]  # the minutes it was down
+
+
+def test_router_minutes_without_requests_break_the_line_and_lone_minutes_show():
+    base = 1795755600.0
+    minutes = [0, 1, 2, 10, 20, 21]  # 3 busy minutes, a lone one, then 2 more
+    records = [
+        Record(
+            base + 60 * m + 5,
+            "heroku",
+            "router",
+            f"at=info method=GET dyno=web.1 connect=0ms service={100 + m}ms status=200",
+        )
+        for m in minutes
+    ]
+    reader, summary = build(heroku_logs(records))
+    figure = page.dyno_figure(
+        reader.dynos["web.1"], summary["dynos"]["web.1"], page.Timeline(reader.first), []
+    )
+    p50 = next(t for t in figure["data"] if t["name"] == "service p50")
+    assert p50["y"] == [100, 101, 102, None, 110, None, 120, 121]
+    assert p50["mode"] == "lines+markers"
