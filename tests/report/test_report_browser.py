@@ -212,7 +212,7 @@ def test_zooming_one_chart_zooms_them_all(browser, incident_report):
 
 
 def test_hostile_log_text_stays_text_in_the_browser(browser, report_command, tmp_path):
-    hostile = '</script><script>alert(1)</script><img src=x onerror="alert(2)">'
+    hostile = '</script><script>alert(1)</script><img src=x onerror="alert(2)"><b>b</b>'
     lines = [
         "2026-11-27T05:27:22Z app[web.1]: source=web.1 dyno=x sample#dynostat.tasks=250 "
         "sample#dynostat.tasks_limit=256",
@@ -231,9 +231,26 @@ def test_hostile_log_text_stays_text_in_the_browser(browser, report_command, tmp
     visit = Visit(browser, report)
     try:
         visit.page.evaluate("window.dynostatReport.renderAll()")
-        # Hover the markers so plotly.js renders their text too.
-        for point in visit.page.locator(".scatterlayer .point").all()[:10]:
-            point.hover(force=True)
+        # Hover every event marker, so plotly.js renders the log lines as hover text.
+        shown = visit.page.evaluate(
+            """async () => {
+                const texts = [];
+                for (const chart of document.querySelectorAll('.chart.js-plotly-plot')) {
+                    for (const [number, trace] of chart.data.entries()) {
+                        if (trace.mode !== 'markers') continue;
+                        Plotly.Fx.hover(chart, [{curveNumber: number, pointNumber: 0}]);
+                        await new Promise((resolve) => setTimeout(resolve, 50));
+                        const layer = chart.querySelector('.hoverlayer');
+                        texts.push(layer ? layer.textContent : '');
+                    }
+                }
+                return texts;
+            }"""
+        )
+        # Shown as written: plotly.js took neither <b> for bold nor anything for markup.
+        hovers = " ".join(shown)
+        assert "</script><script>alert(1)</script><img" in hovers
+        assert "<b>b</b>" in hovers
         assert visit.dialogs == []
         assert visit.page.locator("img[src='x']").count() == 0
         assert hostile in visit.page.inner_text("table.summary")
