@@ -48,7 +48,7 @@ cnb_detect() {
 	assert_output "{}"
 }
 
-@test "buildpack.toml is valid TOML that keeps tests and dev files out of published releases" {
+@test "buildpack.toml is valid TOML that keeps tests, dev files and the report out of published releases" {
 	run -0 "${SYSTEM_PYTHON}" - "${REPO_DIR}/buildpack.toml" <<-'PY'
 		import sys, tomllib
 		with open(sys.argv[1], "rb") as f:
@@ -57,5 +57,5 @@ cnb_detect() {
 		print(" ".join(data["publish"]["Ignore"]["files"]))
 	PY
 	assert_line --index 0 "0.10 dynostat"
-	assert_line --index 1 ".ci/ .github/ .gitignore .venv-test/ bench/ pyproject.toml tests/"
+	assert_line --index 1 ".ci/ .github/ .gitignore .venv-test/ bench/ pyproject.toml report/ tests/"
 }
