@@ -80,9 +80,6 @@ class RiseTracker:
                     rising.append((pid, streak))
         return rising
 
-    def __len__(self) -> int:
-        return len(self._streaks)
-
 
 def _pct(value: int, limit: int) -> int:
     return value * 100 // limit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .procfs import MalformedError, read_file
+from .procfs import MalformedError
 from .sample import LoadAvg
 
 
@@ -21,8 +21,3 @@ def parse_loadavg(data: bytes) -> LoadAvg:
     if not all(math.isfinite(value) and value >= 0 for value in averages):
         raise MalformedError(f"load averages out of range: {data[:80]!r}")
     return LoadAvg(averages[0], averages[1], averages[2])
-
-
-def read_loadavg(proc_root: str) -> LoadAvg:
-    """Read and parse ``<proc_root>/loadavg``; OSError and MalformedError reach the caller."""
-    return parse_loadavg(read_file(proc_root + "/loadavg"))

@@ -129,7 +129,7 @@ WRITE_MARGIN_S = 0.05
 
 
 class Schedule:
-    """Runs ``tick`` at start and then on every interval deadline; counts skipped deadlines.
+    """Runs ``tick`` at start and then on every interval deadline, skipping missed ones.
 
     ``on_deadline(t)`` is told, before each tick, the time that tick's writes must be done by
     (a little before the next deadline, so they never delay it); ``on_skipped(n)`` is told of
@@ -153,7 +153,6 @@ class Schedule:
         self.on_deadline = on_deadline
         self.on_skipped = on_skipped
         self.ticks = 0
-        self.skipped = 0
 
     def run(self, tick: Callable[[bool], None], count: int | None = None) -> None:
         """Tick until ``count`` ticks are done or a stop is requested.
@@ -180,7 +179,6 @@ class Schedule:
             if now > deadline:
                 missed = int((now - deadline) // self.interval) + 1
                 index += missed
-                self.skipped += missed
                 self.on_skipped(missed)
                 deadline = start + index * self.interval
             if self._sleep_until(deadline):

@@ -260,7 +260,3 @@ def parse_max_processes(data: bytes) -> int | None:
                 break
             return limit
     raise MalformedError(f"no usable 'Max processes' line in {data[:200]!r}")
-
-
-def read_max_processes(proc_root: str) -> int | None:
-    return parse_max_processes(read_file(proc_root + "/self/limits"))

@@ -55,6 +55,3 @@ class RateLimiter:
             del self._entries[key]
         while len(self._entries) > self.max_keys:
             del self._entries[next(iter(self._entries))]
-
-    def __len__(self) -> int:
-        return len(self._entries)

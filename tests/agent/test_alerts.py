@@ -161,13 +161,13 @@ def test_a_recycled_pid_running_something_else_starts_a_new_streak():
 def test_state_follows_only_the_pids_of_the_latest_sample():
     tracker = RiseTracker()
     tracker.update({pid: (2, "x") for pid in range(5000)})
-    assert len(tracker) == 5000
+    assert len(tracker._streaks) == 5000
     tracker.update({1: (3, "x")})
-    assert len(tracker) == 1
+    assert len(tracker._streaks) == 1
     alerts = Alerts(clock=Clock())
     for count in range(1, 50):
         alerts.check(zombies(count, parent=(count, f"p{count}")))  # a new parent each tick
-    assert len(alerts.zombies) == 1
+    assert len(alerts.zombies._streaks) == 1
 
 
 # -- memory -----------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dynostat.loadavg import parse_loadavg, read_loadavg
+from dynostat.loadavg import parse_loadavg
+from dynostat.sampler import Sampler
 from dynostat.procfs import MalformedError
 from dynostat.sample import LoadAvg
 
@@ -21,12 +22,13 @@ def test_the_three_averages_are_read_and_the_task_counts_ignored():
 
 
 def test_a_fixture_tree_is_read_through_the_injected_root():
-    assert read_loadavg(str(FIXTURES / "cgroup-v2/proc")) == LoadAvg(1.5, 0.75, 0.25)
+    sampler = Sampler(str(FIXTURES / "cgroup-v2/proc"), str(FIXTURES / "cgroup-v2/cgroup"))
+    assert sampler.load() == LoadAvg(1.5, 0.75, 0.25)
 
 
 def test_this_machines_loadavg_agrees_with_the_os_module():
     expected = os.getloadavg()
-    load = read_loadavg("/proc")
+    load = Sampler().load()
     # os.getloadavg() reads the same kernel counters, rounded differently.
     for got, want in zip((load.avg_1m, load.avg_5m, load.avg_15m), expected):
         assert got == pytest.approx(want, abs=0.02)

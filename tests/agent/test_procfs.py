@@ -364,4 +364,5 @@ def test_this_machines_limit_matches_the_resource_module():
 
     soft, _ = resource.getrlimit(resource.RLIMIT_NPROC)
     expected = None if soft == resource.RLIM_INFINITY else soft
-    assert procfs.read_max_processes("/proc") == expected
+    data = Path("/proc/self/limits").read_bytes()
+    assert procfs.parse_max_processes(data) == expected

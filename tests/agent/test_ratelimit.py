@@ -13,9 +13,9 @@ def test_the_rate_limiter_counts_what_it_held_back_and_forgets_old_keys():
     assert limiter.allow("a", 60.0) == (True, 2)
     for key in "bcdef":
         limiter.allow(key, 61.0)
-    assert len(limiter) == 3  # capped: a key that changes every call cannot grow the state
+    assert len(limiter._entries) == 3  # capped: a key that changes every call cannot grow the state
     assert limiter.allow("zz", 500.0) == (True, 0)
-    assert len(limiter) == 1  # everything older than a minute was pruned
+    assert len(limiter._entries) == 1  # everything older than a minute was pruned
 
 
 def test_a_key_may_have_its_own_period_or_go_through_once_ever():
