@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dynostat.loadavg import parse_loadavg
-from dynostat.sampler import Sampler
 from dynostat.procfs import MalformedError
 from dynostat.sample import LoadAvg
+from dynostat.sampler import Sampler
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
