@@ -2,6 +2,7 @@
 
 - ``pushgateway``: Debian's prometheus-pushgateway binary on a free port, persistence off, for
   the whole session; stopped by its pid at the end, also when a test fails.
+- ``promtool``: Prometheus's own linter, ``promtool check metrics``, from the same package.
 - ``prometheus``: Debian's Prometheus server on a free port, scraping that Pushgateway every
   second (``honor_labels: true``, as the Pushgateway's docs ask), its storage in a temporary
   directory; started on first use, stopped by its pid at the end of the session.
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from push_servers import Receiver, free_port
+from push_servers import PROMTOOL, Receiver, free_port, promtool_check_metrics
 
 PUSHGATEWAY = "/usr/bin/prometheus-pushgateway"
 PROMETHEUS = "/usr/bin/prometheus"
@@ -81,6 +82,14 @@ def pushgateway(tmp_path_factory) -> Iterator[Server]:
         yield Server(url, process.pid)
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def promtool():
+    """``check(exposition)``: promtool check metrics over a text exposition."""
+    if not os.access(PROMTOOL, os.X_OK):
+        pytest.skip("needs Debian's prometheus for promtool (bash tests/run installs it)")
+    return promtool_check_metrics
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import pytest
 from push_expected import OTLP as OTLP_EXPECTED
 from push_expected import PUSHGATEWAY, prometheus_name
 from push_sample import DYNO, TREES, pushed_values, sink_from_env, take_sample, waiting
-from push_servers import promtool_check_metrics, wait_for_query
+from push_servers import wait_for_query
 
 from dynostat.push import metrics
 from dynostat.push import pushgateway as exposition
@@ -132,11 +132,13 @@ def test_every_series_reaches_prometheus_with_the_value_the_line_printed(pushgat
 
 
 @pytest.mark.parametrize("tree", list(TREES))
-def test_the_exposition_passes_promtool_as_sent_and_as_the_gateway_serves_it(pushgateway, tree):
+def test_the_exposition_passes_promtool_as_sent_and_as_the_gateway_serves_it(
+    pushgateway, promtool, tree
+):
     sample = take_sample(tree=tree)
     body = exposition.encode(sample, DYNO, 3)
 
-    checked = promtool_check_metrics(body)
+    checked = promtool(body)
     assert (checked.returncode, checked.stdout, checked.stderr) == (0, b"", b"")
 
     sink = pushgateway_sink(pushgateway.url, Reports())
@@ -149,15 +151,15 @@ def test_the_exposition_passes_promtool_as_sent_and_as_the_gateway_serves_it(pus
         if any(name.encode() in line for name, _ in PUSHGATEWAY)
     )
     assert b'instance="web.linted"' in ours
-    checked = promtool_check_metrics(ours)
+    checked = promtool(ours)
     assert (checked.returncode, checked.stdout, checked.stderr) == (0, b"", b"")
 
 
-def test_promtool_would_catch_a_badly_named_metric():
+def test_promtool_would_catch_a_badly_named_metric(promtool):
     # The check above can fail: the name the OTLP rules give zombies is one promtool refuses.
     bad = b"# HELP system_process_count x\n# TYPE system_process_count gauge\n"
     bad += b"system_process_count 1\n"
-    checked = promtool_check_metrics(bad)
+    checked = promtool(bad)
     assert checked.returncode != 0
     assert b"_count" in checked.stdout + checked.stderr
 
