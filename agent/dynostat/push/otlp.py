@@ -134,9 +134,21 @@ def _pb_point(
     point = b"" if start_ns is None else pb.fixed64(2, start_ns)
     point += pb.fixed64(3, time_ns)
     point += pb.sfixed64(6, value) if _is_int64(value) else pb.double(4, float(value))
-    for key, text in attributes:
-        point += pb.length_delimited(7, _pb_key_value(key, text))
+    if attributes:
+        point += _pb_point_attributes(attributes)
     return point
+
+
+_point_attributes: dict[tuple[tuple[str, str], ...], bytes] = {}
+
+
+def _pb_point_attributes(attributes: tuple[tuple[str, str], ...]) -> bytes:
+    # A metric's attributes never change: written once (one entry per entry of the table).
+    encoded = _point_attributes.get(attributes)
+    if encoded is None:
+        encoded = b"".join(pb.length_delimited(7, _pb_key_value(k, v)) for k, v in attributes)
+        _point_attributes[attributes] = encoded
+    return encoded
 
 
 class _ProtobufWriter:

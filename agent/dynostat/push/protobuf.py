@@ -36,8 +36,14 @@ class MalformedMessage(ValueError):
     """Bytes that are not a protobuf message."""
 
 
+# Most varints a request holds (tags, short lengths) are one byte: looked up, not built.
+_ONE_BYTE = tuple(bytes((value,)) for value in range(0x80))
+
+
 def varint(value: int) -> bytes:
     """``value`` (0 to 2**64 - 1) as a base-128 varint."""
+    if value < 0x80:
+        return _ONE_BYTE[value]
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -47,7 +53,8 @@ def varint(value: int) -> bytes:
 
 
 def tag(number: int, wire_type: int) -> bytes:
-    return varint(number << 3 | wire_type)
+    key = number << 3 | wire_type
+    return _ONE_BYTE[key] if key < 0x80 else varint(key)
 
 
 def length_delimited(number: int, payload: bytes) -> bytes:
