@@ -8,7 +8,8 @@ in alternating rounds so background load hits all of them alike, and reads the a
 out). By default the agent samples a captured dyno tree (tests/fixtures/captured-dyno-like), so
 every run scans the same 81 processes and the difference between the rows is the push alone;
 ``--live`` samples this machine's /proc instead. Then times ``Sink.send`` alone, in process,
-against the same endpoints, and gives the size of one request body in each encoding.
+against the same endpoints, gives the size of one request body in each encoding, and times
+writing one OTLP request with each writer.
 
 Configurations: push off; OTLP protobuf (the default), with gzip, and JSON; OTLP protobuf
 written by the protobuf runtime and opentelemetry-proto's classes instead of dynostat's own
@@ -19,7 +20,8 @@ Endpoints are local: an OTLP receiver (http.server in a child process, answering
 request's own Content-Type) and, when Debian's prometheus-pushgateway is installed, a real
 Pushgateway, both on 127.0.0.1 and both stopped by their pid at the end.
 
-    python3 bench/bench_push.py [--rounds 3] [--count 8] [--sends 300] [--live]
+    python3 bench/bench_push.py [--rounds 3] [--count 8] [--sends 300] [--encodings 2000]
+                                [--live]
 """
 
 from __future__ import annotations
@@ -240,6 +242,40 @@ def body_sizes(env: dict) -> tuple[int, int]:
     return len(body), len(compressor.compress(body) + compressor.flush())
 
 
+def time_encodings(runtime: Path, runs: int) -> dict[str, float]:
+    """Median microseconds to write one OTLP request for the captured dyno's sample: the
+    agent's protobuf writer, its JSON encoder, and the protobuf runtime (patched in last: it
+    replaces the writer for the rest of this process)."""
+    from dynostat.config import Dyno
+    from dynostat.push.sink import OtlpProtocol
+    from dynostat.sampler import make_sampler
+    from dynostat.selfcost import SelfCost
+
+    roots = (str(CAPTURED / "proc"), str(CAPTURED / "cgroup"))
+    sample = make_sampler(*roots, 3, lambda fields: None).sample(time.time())
+    SelfCost().fill(sample)
+    sample.push_dropped = 0
+
+    def median_us(encoding: str) -> float:
+        protocol = OtlpProtocol("http://x/v1/metrics", Dyno(name="web.1"), "h", time.time(),
+                                encoding=encoding)  # fmt: skip
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            protocol.request(sample, "web.1", "bench", 0)
+            times.append((time.perf_counter() - started) * 1e6)
+        return statistics.median(times)
+
+    medians = {"protobuf (agent)": median_us("protobuf"), "json": median_us("json")}
+    sys.path.insert(0, str(runtime))
+    sys.path.insert(0, str(BENCH_DIR))
+    import otlp_runtime
+
+    otlp_runtime.install()
+    medians["protobuf (runtime)"] = median_us("protobuf")
+    return medians
+
+
 def time_sends(env: dict, sends: int) -> tuple[float, float]:
     """Median wall and CPU microseconds of one Sink.send of a real sample, in process."""
     from dynostat import config
@@ -269,6 +305,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--count", type=int, default=8, help="ticks per agent run")
     parser.add_argument("--sends", type=int, default=300, help="in-process sends timed")
+    parser.add_argument("--encodings", type=int, default=2000, help="requests written, timed")
     parser.add_argument("--live", action="store_true", help="sample this machine's /proc")
     parser.add_argument(
         "--work",
@@ -336,6 +373,10 @@ def main() -> None:
             wall, cpu_us = time_sends(env, args.sends)
             plain, gzipped = body_sizes(env)
             print(f"{name:20}{wall:10.0f}{cpu_us:10.0f}{plain:10d}{gzipped:11d}")
+
+        print(f"\nWriting one OTLP request for the captured dyno (medians of {args.encodings}):")
+        for name, micros in time_encodings(runtime, args.encodings).items():
+            print(f"{name:20}{micros:10.1f} us")
     finally:
         stop(receiver)
         if gateway is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import urllib.request
+from pathlib import Path
 
 import pytest
 from push_expected import OTLP as OTLP_EXPECTED
@@ -237,3 +238,22 @@ def test_a_source_with_a_slash_is_kept_whole_in_the_instance_label(pushgateway):
     assert group_url("http://gw:9091/", odd_source, APP) == (
         f"http://gw:9091/metrics/job/dynostat/instance@base64/{encoded}/app/{APP}"
     )
+
+
+def test_the_readme_table_names_every_pushed_metric_as_the_agent_pushes_it():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("| line (`sample#dynostat.…`) |", 1)[1].split("\n\n", 1)[0]
+    rows = table.splitlines()[2:]
+    pushed = [*metrics.METRICS, metrics.PUSH_DROPPED]
+    assert len(rows) == len(pushed)
+    for metric, row in zip(pushed, rows):
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        otlp_name = f"`{metric.otlp_name}`"
+        for key, value in metric.attributes:
+            otlp_name += f" {{`{key}={value}`}}"
+        labels = ",".join(f'{key}="{value}"' for key, value in metric.prometheus_labels)
+        prometheus = metric.prometheus_name + (f"{{{labels}}}" if labels else "")
+        kind = {"gauge": "gauge", "updown": "up-down sum", "counter": "monotonic sum"}
+        assert cells[1].startswith(otlp_name), (cells, otlp_name)
+        assert cells[2:4] == [f"`{metric.unit}`", kind[metric.kind]], cells
+        assert cells[4].endswith(f"`{prometheus}`"), (cells, prometheus)
