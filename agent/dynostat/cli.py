@@ -192,7 +192,7 @@ def main(
     # Started with fd 1 closed: there is nobody to print for.
     if settings.must_stay_out() or not _is_open(fd):
         return 0
-    identity = identify(settings.dyno)
+    identity = identify(settings.dyno, drop_in=settings.metric_prefix == "")
     formatter = Formatter(identity.source, identity.dyno, settings.format, settings.metric_prefix)
     signals = Signals()
     writer = LineWriter(fd, formatter.event_line, stop=signals)

@@ -5,7 +5,8 @@ receives; no other module reads the environment. A bad value never stops the age
 one ``at=error event=config_invalid`` line naming the variable, the value and the default,
 and the default is used. A variable set to the empty string counts as unset, except
 ``DYNOSTAT_METRIC_PREFIX`` where empty is meaningful (drop-in log-runtime-metrics names).
-Values of variables that may hold a secret (the push URL, its headers) are never printed.
+Values of variables that may hold a secret (the push URL and headers, and the endpoints and
+headers of the app's OpenTelemetry exporter) are never printed.
 """
 
 from __future__ import annotations
@@ -42,7 +43,16 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 FORMATS = ("logfmt", "json")
 
 # Variables whose value may carry a credential; a bad value is named, never shown.
-SECRET_VARS = frozenset({"DYNOSTAT_URL", "DYNOSTAT_PUSH_HEADERS"})
+SECRET_VARS = frozenset(
+    {
+        "DYNOSTAT_URL",
+        "DYNOSTAT_PUSH_HEADERS",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+    }
+)
 
 # Plain character sets rather than regular expressions: the re module would cost the agent
 # several hundred kilobytes of memory for two checks made once at start.
@@ -60,12 +70,29 @@ _SHOWN_VALUE_CHARS = 100
 RESTARTS_VAR = "DYNOSTAT_RESTARTS"
 MAX_RESTARTS = 1000
 
-# The variables the push reads, handed to push.settings when a push is asked for.
+# The variables the push reads, handed to push.settings when a push is asked for: its own,
+# then those of the app's OpenTelemetry SDK (read with DYNOSTAT_PUSH_PROTOCOL=otlp; see
+# push/settings.py for when each counts).
 PUSH_VARS = (
     "DYNOSTAT_URL",
     "DYNOSTAT_PUSH_PROTOCOL",
+    "DYNOSTAT_PUSH_ENCODING",
+    "DYNOSTAT_PUSH_COMPRESSION",
     "DYNOSTAT_PUSH_HEADERS",
     "DYNOSTAT_PUSH_BUFFER",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_SDK_DISABLED",
 )
 
 
@@ -282,7 +309,10 @@ def load(
     values["dyno"] = Dyno(**{field: env.get(var, "").strip() for field, var in _DYNO_VARS})
     restarts = parse_whole(env.get(RESTARTS_VAR, ""), 0, MAX_RESTARTS)
     values["restarts"] = 0 if restarts is None else restarts
-    if env.get("DYNOSTAT_URL", "").strip():
+    # A push is asked for by a URL, or by DYNOSTAT_PUSH_PROTOCOL=otlp alone (then it goes where
+    # the app's OpenTelemetry settings point); the app's OTel settings alone never ask for one.
+    asked_protocol = env.get("DYNOSTAT_PUSH_PROTOCOL", "").strip().lower()
+    if env.get("DYNOSTAT_URL", "").strip() or asked_protocol == "otlp":
         # Imported only now: checking a URL costs 2.1 MB an agent without push must not pay.
         from dynostat.push import settings  # noqa: PLC0415
 

@@ -10,7 +10,9 @@ When ``DYNO`` is unset the agent is being run by hand, outside a dyno; ``source=
 so plainly instead of passing a hostname off as a process name (the hostname is in ``dyno=``).
 
 ``dyno`` is ``HEROKU_DYNO_ID`` (set when the labs dyno-metadata feature is on), else the
-hostname, which on a dyno identifies the container too.
+hostname, which on a dyno identifies the container too. In drop-in log-runtime-metrics mode
+(``DYNOSTAT_METRIC_PREFIX`` empty) it is written as log-runtime-metrics writes it,
+``heroku.<app id>.<dyno id>``, when dyno metadata gives both ids.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ class Identity(Frozen):
     __slots__ = ("source", "dyno")
 
 
-def identify(dyno: Dyno) -> Identity:
-    """The source and dyno of this agent's lines."""
+def identify(dyno: Dyno, drop_in: bool = False) -> Identity:
+    """The source and dyno of this agent's lines; ``drop_in`` for log-runtime-metrics' form."""
+    if drop_in and dyno.app_id and dyno.id:
+        return Identity(source=dyno.name or LOCAL_SOURCE, dyno=f"heroku.{dyno.app_id}.{dyno.id}")
     return Identity(
         source=dyno.name or LOCAL_SOURCE, dyno=dyno.id or os.uname().nodename or "unknown"
     )

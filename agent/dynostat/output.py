@@ -210,6 +210,10 @@ def _fitting(line: str) -> str | None:
 # The dyno's name and id start every line; names Heroku gives are far shorter than this, and
 # cutting them keeps room on every line for what follows, whatever the environment holds.
 MAX_NAME_CHARS = 64
+# An id of printable ASCII may be longer (drop-in mode's heroku.<app id>.<dyno id> is 80
+# characters): escaped, it costs at most two bytes a character, still less than 64 characters
+# of anything else would, so every line keeps its room.
+MAX_ASCII_ID_CHARS = 96
 # An event line that would not fit is printed again with its text fields cut to this.
 SHORT_TEXT_CHARS = 40
 
@@ -219,7 +223,9 @@ class Formatter:
 
     def __init__(self, source: str, dyno: str, fmt: str = "logfmt", prefix: str = "dynostat."):
         self.source = logfmt.clip(plain_text(source), MAX_NAME_CHARS)
-        self.dyno = logfmt.clip(plain_text(dyno), MAX_NAME_CHARS)
+        dyno = plain_text(dyno)
+        plain = dyno.isascii() and dyno.isprintable()
+        self.dyno = logfmt.clip(dyno, MAX_ASCII_ID_CHARS if plain else MAX_NAME_CHARS)
         self.fmt = fmt
         self.prefix = prefix
         self._head = logfmt.line({"source": self.source, "dyno": self.dyno})

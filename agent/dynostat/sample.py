@@ -80,6 +80,7 @@ class Sample(Record):
         "top_rss",
         "agent_rss",
         "agent_cpu_ms",
+        "agent_cpu_seconds",
         "push_dropped",
     )
     _defaults = {  # noqa: RUF012
@@ -91,6 +92,7 @@ class Sample(Record):
         "top_rss": [],
         "agent_rss": None,
         "agent_cpu_ms": None,
+        "agent_cpu_seconds": None,
         "push_dropped": None,
     }
     wall_time: float  # time.time() of the sample, seconds since the epoch
@@ -102,4 +104,5 @@ class Sample(Record):
     top_rss: list[Culprit]  # top N by rss bytes
     agent_rss: int | None  # bytes, the agent's own resident memory
     agent_cpu_ms: float | None  # CPU ms the agent used since the previous sample
+    agent_cpu_seconds: float | None  # CPU s the agent used since it started: a counter
     push_dropped: int | None  # samples the push buffer dropped so far (push on only)

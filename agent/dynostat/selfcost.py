@@ -35,10 +35,12 @@ def _cpu_seconds() -> float:
 
 
 class SelfCost:
-    """Fills ``agent_rss`` and ``agent_cpu_ms`` of each sample.
+    """Fills ``agent_rss``, ``agent_cpu_ms`` and ``agent_cpu_seconds`` of each sample.
 
-    The CPU figure is the time used since the previous sample (the first one counts from
-    process start, so start-up cost is shown once rather than hidden).
+    ``agent_cpu_ms`` is the time used since the previous sample (the first one counts from
+    process start, so start-up cost is shown once rather than hidden), which is what the log
+    line prints; ``agent_cpu_seconds`` is the running total those add up to, which is what a
+    push carries: a counter survives a missed push or scrape, a per-interval figure does not.
     """
 
     def __init__(
@@ -67,11 +69,13 @@ class SelfCost:
 
     def cpu_ms(self) -> float:
         """CPU milliseconds used since the previous call."""
-        now = self.cpu_seconds()
-        used = max(0.0, now - self._previous_cpu)
+        now = max(self.cpu_seconds(), self._previous_cpu)
+        used = now - self._previous_cpu
         self._previous_cpu = now
         return used * 1000.0
 
     def fill(self, sample: Sample) -> None:
         sample.agent_rss = self.rss()
         sample.agent_cpu_ms = self.cpu_ms()
+        # The total the per-sample figures add up to, so the two can never disagree.
+        sample.agent_cpu_seconds = self._previous_cpu

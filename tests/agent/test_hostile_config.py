@@ -1,10 +1,10 @@
 """Whatever text is in the config vars, samples keep coming and nothing crashes.
 
-Hypothesis feeds arbitrary Unicode to every ``DYNOSTAT_*`` variable the agent's code names
-(found by reading the sources, so a new variable is covered the day it is added) and runs the
-agent's own ``main`` on a captured dyno tree for two samples. A push URL made of random text
-may name a real host, so the search runs in a child process inside its own network
-namespace, where only loopback exists and every connection fails at once.
+Hypothesis feeds arbitrary Unicode to every ``DYNOSTAT_*`` and ``OTEL_*`` variable the agent's
+code names (found by reading the sources, so a new variable is covered the day it is added)
+and runs the agent's own ``main`` on a captured dyno tree for two samples. A push URL made of
+random text may name a real host, so the search runs in a child process inside its own
+network namespace, where only loopback exists and every connection fails at once.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ TREE = REPO / "tests" / "fixtures" / "captured-dyno-like"
 def agent_variables() -> list[str]:
     names = set()
     for source in AGENT_SOURCES.rglob("*.py"):
-        names.update(re.findall(r"DYNOSTAT_[A-Z_]+[A-Z]", source.read_text()))
+        names.update(re.findall(r"(?:DYNOSTAT|OTEL)_[A-Z_]+[A-Z]", source.read_text()))
     return sorted(names)
 
 
@@ -44,13 +44,17 @@ SAMPLE = re.compile(r"sample#\S*tasks=|\"sample\":\{")
 values = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
                  max_size=40)
 any_value = values | st.sampled_from(["²", "١٢", "1_0", "nan", "inf", "-1", "1e9", " ", "",
-                                      "http://127.0.0.1:9/v1", "https://[::1]:0/", "ALL"])
+                                      "http://127.0.0.1:9/v1", "https://[::1]:0/", "ALL",
+                                      "otlp", "grpc", "gzip", "true", "a=b,c"])
 
 @settings(max_examples=int(sys.argv[3]), deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
 @given(st.fixed_dictionaries({}, optional={name: any_value for name in VARIABLES}))
 @example({"DYNOSTAT_URL": "http://127.0.0.1:9/v1", "DYNOSTAT_PUSH_BUFFER": "²"})
 @example({"DYNOSTAT_INTERVAL": "١٢", "DYNOSTAT_TOP": "1_0", "DYNOSTAT_RESTARTS": "²"})
+@example({"DYNOSTAT_PUSH_PROTOCOL": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+          "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_RESOURCE_ATTRIBUTES": "a=%zz",
+          "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip", "OTEL_EXPORTER_OTLP_TIMEOUT": "-1"})
 def agent_keeps_sampling(env):
     env = {"DYNO": "web.1", **env}
     out = CapturedOutput()
@@ -78,6 +82,7 @@ print("ok")
 def test_arbitrary_unicode_in_every_config_var_never_stops_the_samples():
     variables = agent_variables()
     assert "DYNOSTAT_PUSH_BUFFER" in variables and "DYNOSTAT_INTERVAL" in variables
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" in variables and "OTEL_RESOURCE_ATTRIBUTES" in variables
     result = subprocess.run(
         ["unshare", "--net", sys.executable, "-c", SEARCH, ",".join(variables), str(TREE), "300"],
         env={

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
-from dynostat import config
+from dynostat import cli, config
 from dynostat.identity import LOCAL_SOURCE, identify, process_type
+from support.output import CapturedOutput
 
 
 @pytest.mark.parametrize(
@@ -52,3 +54,47 @@ def test_without_dyno_metadata_the_dyno_is_the_hostname():
 def test_run_by_hand_outside_a_dyno_the_source_says_local():
     assert identify(config.load({})[0].dyno).source == LOCAL_SOURCE == "local"
     assert identify(config.load({"DYNO": ""})[0].dyno).source == "local"
+
+
+def test_drop_in_mode_names_the_dyno_as_log_runtime_metrics_does():
+    metadata = config.load(
+        {"DYNO": "web.1", "HEROKU_APP_ID": "9b1f6f7e-aaaa", "HEROKU_DYNO_ID": "1vac4117-c29f"}
+    )[0].dyno
+    assert identify(metadata, drop_in=True).dyno == "heroku.9b1f6f7e-aaaa.1vac4117-c29f"
+    assert identify(metadata, drop_in=True).source == "web.1"
+    assert identify(metadata).dyno == "1vac4117-c29f", "only in drop-in mode"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"HEROKU_DYNO_ID": "1vac4117-c29f"}, {"HEROKU_APP_ID": "9b1f6f7e-aaaa"}, {}],
+)
+def test_drop_in_mode_without_both_ids_keeps_the_usual_dyno(env):
+    metadata = config.load({"DYNO": "web.1", **env})[0].dyno
+    assert identify(metadata, drop_in=True) == identify(metadata)
+
+
+def test_an_empty_metric_prefix_prints_the_drop_in_dyno_whole_on_every_line():
+    app_id, dyno_id = "9b1f6f7e-0000-4000-8000-0123456789ab", "0c7f1b6e-5d0a-4c31-9a3e-7d2f61e0b9aa"
+    tree = Path(__file__).resolve().parents[1] / "fixtures" / "captured-dyno-like"
+    out = CapturedOutput()
+    try:
+        status = cli.main(
+            ["--once", "--proc-root", str(tree / "proc"), "--cgroup-root", str(tree / "cgroup")],
+            env={
+                "DYNO": "web.1",
+                "DYNOSTAT_METRIC_PREFIX": "",
+                "HEROKU_APP_ID": app_id,
+                "HEROKU_DYNO_ID": dyno_id,
+            },
+            stdout_fd=out.fd,
+        )
+        lines = out.lines()
+    finally:
+        out.close()
+    assert status == 0
+    assert lines
+    # 80 characters: longer than other names may be, and never cut.
+    head = f"source=web.1 dyno=heroku.{app_id}.{dyno_id} "
+    assert all(line.startswith(head) for line in lines)
+    assert any(" sample#memory_total=3.27MB " in line for line in lines)

@@ -519,3 +519,19 @@ def test_fill_puts_both_figures_on_the_sample():
     cost.fill(sample)
     assert sample.agent_cpu_ms == pytest.approx(2.5)
     assert sample.agent_rss is not None and sample.agent_rss > 1024 * 1024
+
+
+def test_the_running_cpu_total_is_what_the_per_sample_figures_add_up_to():
+    # A clock that steps back once (as a CPU clock read on another core may by a hair): the
+    # total a push carries as a counter must never go down.
+    seconds = iter([0.25, 0.2625, 0.2600, 0.3])
+    cost = SelfCost(cpu_seconds=lambda: next(seconds))
+    samples = [Sample(wall_time=float(tick)) for tick in range(4)]
+    for sample in samples:
+        cost.fill(sample)
+    figures = [sample.agent_cpu_ms for sample in samples]
+    totals = [sample.agent_cpu_seconds for sample in samples]
+    assert figures == pytest.approx([250.0, 12.5, 0.0, 37.5])
+    assert totals == pytest.approx([0.25, 0.2625, 0.2625, 0.3])
+    assert totals == sorted(totals)
+    assert sum(figures) / 1000 == pytest.approx(totals[-1])

@@ -2,6 +2,10 @@
 
 - ``pushgateway``: Debian's prometheus-pushgateway binary on a free port, persistence off, for
   the whole session; stopped by its pid at the end, also when a test fails.
+- ``promtool``: Prometheus's own linter, ``promtool check metrics``, from the same package.
+- ``prometheus``: Debian's Prometheus server on a free port, scraping that Pushgateway every
+  second (``honor_labels: true``, as the Pushgateway's docs ask), its storage in a temporary
+  directory; started on first use, stopped by its pid at the end of the session.
 - ``receiver``: an http.server on a free port whose answer to each request is scripted (a
   status, a hang, a slow drip, garbage); it records every request it reads.
 """
@@ -16,22 +20,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from push_servers import Receiver, free_port
+from push_servers import PROMTOOL, Receiver, free_port, promtool_check_metrics
 
 PUSHGATEWAY = "/usr/bin/prometheus-pushgateway"
+PROMETHEUS = "/usr/bin/prometheus"
 
 
 @dataclass
-class Gateway:
+class Server:
     url: str
     pid: int
 
 
 def _wait_ready(url: str, process: subprocess.Popen, within: float) -> None:
+    name = process.args[0]
     give_up = time.monotonic() + within
     while time.monotonic() < give_up:
         if process.poll() is not None:
-            raise RuntimeError(f"prometheus-pushgateway exited with {process.returncode}")
+            raise RuntimeError(f"{name} exited with {process.returncode}")
         try:
             with urllib.request.urlopen(url + "/-/ready", timeout=1) as answer:
                 if answer.status == 200:
@@ -39,11 +45,20 @@ def _wait_ready(url: str, process: subprocess.Popen, within: float) -> None:
         except OSError:
             pass
         time.sleep(0.05)
-    raise RuntimeError("prometheus-pushgateway did not become ready")
+    raise RuntimeError(f"{name} did not become ready")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
 
 
 @pytest.fixture(scope="session")
-def pushgateway(tmp_path_factory) -> Iterator[Gateway]:
+def pushgateway(tmp_path_factory) -> Iterator[Server]:
     if not os.access(PUSHGATEWAY, os.X_OK):
         pytest.skip("needs Debian's prometheus-pushgateway (bash tests/run installs it)")
     port = free_port()
@@ -64,14 +79,56 @@ def pushgateway(tmp_path_factory) -> Iterator[Gateway]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, process, within=15)
-        yield Gateway(url, process.pid)
+        yield Server(url, process.pid)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def promtool():
+    """``check(exposition)``: promtool check metrics over a text exposition."""
+    if not os.access(PROMTOOL, os.X_OK):
+        pytest.skip("needs Debian's prometheus for promtool (bash tests/run installs it)")
+    return promtool_check_metrics
+
+
+@pytest.fixture(scope="session")
+def prometheus(pushgateway, tmp_path_factory) -> Iterator[Server]:
+    if not os.access(PROMETHEUS, os.X_OK):
+        pytest.skip("needs Debian's prometheus (bash tests/run installs it)")
+    folder = tmp_path_factory.mktemp("prometheus")
+    gateway_address = pushgateway.url.removeprefix("http://")
+    config = folder / "prometheus.yml"
+    config.write_text(
+        "global:\n"
+        "  scrape_interval: 1s\n"
+        "  scrape_timeout: 1s\n"
+        "scrape_configs:\n"
+        "  - job_name: pushgateway\n"
+        "    honor_labels: true\n"
+        "    static_configs:\n"
+        f"      - targets: ['{gateway_address}']\n"
+    )
+    port = free_port()
+    with (folder / "prometheus.log").open("wb") as log_file:
+        process = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=folder,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process, within=30)
+        yield Server(url, process.pid)
+    finally:
+        _stop(process)
 
 
 @pytest.fixture

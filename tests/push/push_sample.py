@@ -1,14 +1,18 @@
-"""A real sample of this machine, and the values the agent's own log line prints for it.
+"""A real sample, and the values the agent's own log line prints for it.
 
 The sample comes from the agent's Sampler and SelfCost, exactly as the loop takes it, so the
 numbers pushed are real ones of odd sizes, not round constants a wrong conversion could still
-match. The line values come from the agent's own Formatter.
+match: of this machine, or of the captured dyno tree, which has every metric (a memory quota,
+page counters, zombies). The line values come from the agent's own Formatter.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
+
+from push_expected import AGENT_CPU
 
 from dynostat import config
 from dynostat.output import Formatter
@@ -19,13 +23,20 @@ from dynostat.selfcost import SelfCost
 
 SOURCE = "web.1"
 DYNO = "0c7f1b6e-5d0a-4c31-9a3e-7d2f61e0b9aa"
+CAPTURED_DYNO = Path(__file__).resolve().parents[1] / "fixtures" / "captured-dyno-like"
+# Where take_sample reads: this machine, or the captured dyno tree.
+TREES = {
+    "this machine": ("/proc", "/sys/fs/cgroup"),
+    "captured dyno": (str(CAPTURED_DYNO / "proc"), str(CAPTURED_DYNO / "cgroup")),
+}
 
 _METRIC = re.compile(r"sample#dynostat\.(\w+)=(\S+)")
 
 
-def take_sample(push_dropped: int | None = 0) -> Sample:
-    """One sample of this machine, with the agent's own cost and drop count as the loop sets."""
-    sample = make_sampler("/proc", "/sys/fs/cgroup", 3, lambda fields: None).sample(time.time())
+def take_sample(push_dropped: int | None = 0, tree: str = "this machine") -> Sample:
+    """One sample of ``tree``, with the agent's own cost and drop count as the loop sets."""
+    proc_root, cgroup_root = TREES[tree]
+    sample = make_sampler(proc_root, cgroup_root, 3, lambda fields: None).sample(time.time())
     SelfCost().fill(sample)
     sample.push_dropped = push_dropped
     return sample
@@ -36,6 +47,16 @@ def line_values(sample: Sample) -> dict[str, str]:
     values = {}
     for line in Formatter(SOURCE, DYNO).sample_lines(sample):
         values.update(_METRIC.findall(line))
+    return values
+
+
+def pushed_values(sample: Sample) -> dict[str, object]:
+    """What a push of ``sample`` must carry, by the line's names: every value the line prints,
+    except the agent's CPU, which is pushed as the running total the line's figures add up to
+    (``AGENT_CPU``) instead of the milliseconds since the previous sample."""
+    values: dict[str, object] = line_values(sample)
+    del values["agent_cpu"]
+    values[AGENT_CPU] = sample.agent_cpu_seconds
     return values
 
 

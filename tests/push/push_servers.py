@@ -1,4 +1,5 @@
-"""Test endpoints on 127.0.0.1 that stop by themselves: a scripted HTTP(S) receiver.
+"""Test endpoints on 127.0.0.1 that stop by themselves: a scripted HTTP(S) receiver; and
+what the tests ask the real Prometheus tools (the server's query API, promtool).
 
 The receiver answers each request from a script (a status, a hang, a slow drip, garbage
 bytes) and records every request it reads, with the time its body arrived.
@@ -7,10 +8,14 @@ bytes) and records every request it reads, with the time its body arrived.
 from __future__ import annotations
 
 import http.server
+import json
 import socket
 import ssl
+import subprocess
 import threading
 import time
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 
 # Longest any receiver may live: its loop ends by itself after this.
@@ -123,3 +128,36 @@ class Receiver:
     def stop(self) -> None:
         self._stopping.set()
         self._thread.join(timeout=5)
+
+
+PROMTOOL = "/usr/bin/promtool"
+
+
+def prometheus_query(prometheus_url: str, promql: str) -> list[dict]:
+    """The result of an instant query through Prometheus's HTTP API."""
+    query = urllib.parse.urlencode({"query": promql})
+    with urllib.request.urlopen(f"{prometheus_url}/api/v1/query?{query}", timeout=5) as answer:
+        document = json.load(answer)
+    assert document["status"] == "success", document
+    return document["data"]["result"]
+
+
+def wait_for_query(prometheus_url: str, promql: str, done, within: float = 30.0) -> list[dict]:
+    """Query until ``done(result)`` holds (Prometheus scrapes once a second), then the result."""
+    give_up = time.monotonic() + within
+    while True:
+        result = prometheus_query(prometheus_url, promql)
+        if done(result) or time.monotonic() > give_up:
+            return result
+        time.sleep(0.2)
+
+
+def promtool_check_metrics(exposition: bytes) -> subprocess.CompletedProcess:
+    """``promtool check metrics`` over a text exposition: exit 0 and no output when clean."""
+    return subprocess.run(
+        [PROMTOOL, "check", "metrics"],
+        input=exposition,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )

@@ -7,10 +7,10 @@ send may take at most min(5 s, 2 s / 2) = 1 s, whatever it re-sends.
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
+from otlp_bodies import parse_received, points
 from push_sample import DYNO, SOURCE, sink_from_env, take_sample, waiting
 from push_servers import Reply, free_port
 
@@ -62,19 +62,15 @@ class Agent:
         return [(r["event"], r["reason"], r.get("status")) for r in self.reports]
 
 
-def sample_time(body: bytes) -> float:
-    request = json.loads(body)
-    metric = request["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]
-    data = metric.get("gauge") or metric["sum"]
-    return int(data["dataPoints"][0]["timeUnixNano"]) / 1e9
+def sample_time(received) -> float:
+    """The time of the sample a request carried (every point of one request has it)."""
+    times = {point.time_unix_nano for _, point in points(parse_received(received)).values()}
+    [time_ns] = times
+    return time_ns / 1e9
 
 
-def dropped_value(body: bytes) -> int:
-    request = json.loads(body)
-    for metric in request["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]:
-        if metric["name"] == "dynostat.push.dropped":
-            return int(metric["sum"]["dataPoints"][0]["asInt"])
-    raise AssertionError("no dynostat.push.dropped in the body")
+def dropped_value(received) -> int:
+    return points(parse_received(received))[("dynostat.push.dropped", ())][1].as_int
 
 
 @pytest.fixture
@@ -181,7 +177,7 @@ def test_samples_failed_with_500s_are_resent_oldest_first_once_it_recovers(
 
     assert waiting(agent.sink) == 0
     assert agent.sink.dropped == 0
-    times = [sample_time(request.body) for request in receiver.requests]
+    times = [sample_time(request) for request in receiver.requests]
     # Each failed tick tried only its oldest sample; then all four go out, oldest first.
     assert times == [agent.sent_times[0]] * 3 + agent.sent_times
     # The secrets went where they belong: in the request, not in any line.
@@ -205,10 +201,10 @@ def test_a_full_buffer_drops_the_oldest_and_counts_every_drop(receiver, no_secre
     agent.send()
 
     # The three newest failed samples, then this tick's, oldest first.
-    delivered = [sample_time(request.body) for request in receiver.requests]
+    delivered = [sample_time(request) for request in receiver.requests]
     assert delivered == agent.sent_times[4:]
     # Each body carries the drop count of its own tick, as that tick's line printed it.
-    assert [dropped_value(request.body) for request in receiver.requests] == [1, 2, 3, 4]
+    assert [dropped_value(request) for request in receiver.requests] == [1, 2, 3, 4]
     assert agent.sink.dropped == 4
     assert waiting(agent.sink) == 0
 
@@ -232,7 +228,7 @@ def test_a_429_with_retry_after_is_honoured_before_anything_is_sent_again(
     agent.send()
 
     assert waiting(agent.sink) == 0
-    delivered = [sample_time(request.body) for request in receiver.requests[1:]]
+    delivered = [sample_time(request) for request in receiver.requests[1:]]
     assert delivered == agent.sent_times
 
 
@@ -271,7 +267,7 @@ def test_resending_a_backlog_stops_at_the_budget_and_keeps_the_rest(receiver, no
     receiver.default = Reply(200)
     agent.send()
     assert waiting(agent.sink) == 0
-    delivered = [sample_time(request.body) for request in receiver.requests]
+    delivered = [sample_time(request) for request in receiver.requests]
     # Oldest first throughout; a sample cut off at the deadline is sent once more.
     assert sorted(set(delivered)) == agent.sent_times
     assert delivered == sorted(delivered)
@@ -304,13 +300,13 @@ class ScriptedTransport:
 class FakeProtocol:
     name = "otlp"
     method = "POST"
-    content_type = "application/json"
+    content_type = "application/x-protobuf"
 
     def request(self, sample, source, dyno, dropped):
         return Pending("http://x/v1/metrics", f"{sample.wall_time}".encode())
 
     @staticmethod
-    def problem(body):
+    def problem(body, content_type=None):
         return None
 
 

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from push_python import run_python
 from push_sample import sink_from_env
 
 from dynostat import logfmt
 from dynostat.push.settings import parse_headers
 from support.reports import Reports
-
-AGENT_DIR = str(Path(__file__).resolve().parents[2] / "agent")
-PUSH_TESTS_DIR = str(Path(__file__).resolve().parent)
-
-
-def run_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([AGENT_DIR, PUSH_TESTS_DIR])},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_without_a_url_there_is_no_sink_and_the_http_stack_is_never_imported():

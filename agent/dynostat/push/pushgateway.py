@@ -1,5 +1,10 @@
 """Prometheus Pushgateway: the text exposition format, PUT to the dyno's own group.
 
+Metric names are those of the metric table (``metrics``): what the OpenTelemetry
+specification's rules make of the OTLP names, so they are the same whichever way a metric
+reaches Prometheus. OTLP attributes become labels (``system.memory.state`` is
+``system_memory_state``); gauges and up-down amounts are gauges, running totals counters.
+
 The group is ``<url>/metrics/job/dynostat/instance/<source>``, plus ``/app/<name>`` when dyno
 metadata names the app, so ``web.1`` of two apps sharing one Pushgateway never overwrite each
 other. PUT replaces the whole group: a metric the sources could not read this time disappears
@@ -14,7 +19,11 @@ import math
 from urllib.parse import quote
 
 from ..sample import Sample
-from .metrics import PUSH_DROPPED, Metric, Number, present
+from .metrics import COUNTER, Metric, families
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .metrics import Number
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 METHOD = "PUT"
@@ -59,21 +68,20 @@ def _number(value: Number) -> str:
     return repr(float(value))
 
 
-def _family(metric: Metric, value: Number, labels: str) -> list[str]:
-    if metric.prometheus_scale != 1.0:
-        value = value * metric.prometheus_scale
-    return [
-        f"# HELP {metric.prometheus_name} {_help_text(metric.description)}",
-        f"# TYPE {metric.prometheus_name} {metric.kind}",
-        f"{metric.prometheus_name}{labels} {_number(value)}",
-    ]
+def _labels(dyno: str, metric: Metric) -> str:
+    pairs = [("dyno", dyno), *metric.prometheus_labels]
+    return "{" + ",".join(f'{name}="{_label_value(value)}"' for name, value in pairs) + "}"
 
 
 def encode(sample: Sample, dyno: str, dropped: int) -> bytes:
-    """The request body for one sample; every series carries the dyno id as a label."""
-    labels = f'{{dyno="{_label_value(dyno)}"}}'
+    """The request body for one sample: one family per metric name, every series labelled
+    with the dyno's id and its metric's attributes."""
     lines: list[str] = []
-    for metric, value in present(sample):
-        lines.extend(_family(metric, value, labels))
-    lines.extend(_family(PUSH_DROPPED, dropped, labels))
+    for group in families(sample, dropped):
+        first = group[0][0]
+        kind = "counter" if first.kind == COUNTER else "gauge"
+        lines.append(f"# HELP {first.prometheus_name} {_help_text(first.description)}")
+        lines.append(f"# TYPE {first.prometheus_name} {kind}")
+        for metric, value in group:
+            lines.append(f"{metric.prometheus_name}{_labels(dyno, metric)} {_number(value)}")
     return ("\n".join(lines) + "\n").encode("utf-8")

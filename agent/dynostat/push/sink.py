@@ -50,6 +50,7 @@ class Reply(NamedTuple):
     status: int
     retry_after: str | None
     body: bytes
+    content_type: str | None = None
 
 
 # transport(method, url, body, content_type, deadline) -> Reply, raising PushFailure.
@@ -96,25 +97,46 @@ def retry_after_seconds(value: str | None, now_wall: float) -> float | None:
 class OtlpProtocol:
     name = "otlp"
     method = "POST"
-    content_type = otlp.CONTENT_TYPE
 
-    def __init__(self, url: str, dyno: Dyno, host: str, start_time: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        dyno: Dyno,
+        host: str,
+        start_time: float,
+        *,
+        encoding: str = otlp.PROTOBUF,
+        service_name: str = "",
+        resource: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self._url = url
         self._dyno = dyno
         self._host = host
-        self._start_time = start_time
+        self._service_name = service_name
+        self._configured = resource
+        self._encoder = otlp.Encoder(encoding, start_time)
+        self.content_type = self._encoder.content_type
         self._resource_key: tuple[str, str] | None = None
-        self._resource: list = []
+        self._resource: object = None
 
     def request(self, sample: Sample, source: str, dyno: str, dropped: int) -> Pending:
         if self._resource_key != (source, dyno):
             self._resource_key = (source, dyno)
-            self._resource = otlp.resource_attributes(self._dyno, source, dyno, self._host)
-        return Pending(self._url, otlp.encode(sample, self._resource, self._start_time, dropped))
+            attributes = otlp.resource_attributes(
+                self._dyno,
+                source,
+                dyno,
+                self._host,
+                service_name=self._service_name,
+                configured=self._configured,
+            )
+            self._resource = self._encoder.resource(attributes)
+        return Pending(self._url, self._encoder.encode(sample, self._resource, dropped))
 
-    @staticmethod
-    def problem(body: bytes) -> tuple[str, dict[str, object]] | None:
-        rejected = otlp.rejected_points(body)
+    def problem(
+        self, body: bytes, content_type: str | None = None
+    ) -> tuple[str, dict[str, object]] | None:
+        rejected = otlp.rejected_points(body, content_type, self._encoder.encoding)
         if rejected is None:
             return "bad_response", {}
         if rejected:
@@ -130,15 +152,20 @@ class PushgatewayProtocol:
     def __init__(self, url: str, dyno: Dyno) -> None:
         self._base_url = url
         self._app = dyno.app_name
+        self._dyno_id = dyno.id
         self._group: tuple[str, str] | None = None
 
     def request(self, sample: Sample, source: str, dyno: str, dropped: int) -> Pending:
         if self._group is None or self._group[0] != source:
             self._group = (source, pushgateway.group_url(self._base_url, source, self._app))
-        return Pending(self._group[1], pushgateway.encode(sample, dyno, dropped))
+        # The dyno label is the dyno's id (its host name without dyno metadata), whatever
+        # the log line's dyno= says in drop-in mode.
+        return Pending(self._group[1], pushgateway.encode(sample, self._dyno_id or dyno, dropped))
 
     @staticmethod
-    def problem(body: bytes) -> tuple[str, dict[str, object]] | None:
+    def problem(
+        body: bytes, content_type: str | None = None
+    ) -> tuple[str, dict[str, object]] | None:
         # The Pushgateway answers a good push with an empty 200/202; its body carries nothing
         # the agent could act on.
         return None
@@ -163,11 +190,18 @@ class Sink:
         report: Report,
         endpoint: str,
         buffer_size: int = DEFAULT_BUFFER,
+        max_timeout: float | None = None,
+        compress: Callable[[bytes], bytes] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.protocol = protocol
+        # The agent's own budget, and a shorter one if the configuration asks for it
+        # (OTEL_EXPORTER_OTLP_TIMEOUT); never a longer one.
         self.timeout = min(MAX_TIMEOUT, interval / 2)
+        if max_timeout is not None:
+            self.timeout = min(self.timeout, max_timeout)
+        self._compress = compress
         self.buffer_size = buffer_size
         self.dropped = 0
         self._transport = transport
@@ -188,7 +222,10 @@ class Sink:
     def _send(self, sample: Sample, source: str, dyno: str) -> None:
         started = self._clock()
         deadline = started + self.timeout
-        self._pending.append(self.protocol.request(sample, source, dyno, self.dropped))
+        pending = self.protocol.request(sample, source, dyno, self.dropped)
+        if self._compress is not None:
+            pending = Pending(pending.url, self._compress(pending.body))
+        self._pending.append(pending)
         if started >= self._not_before:
             self._drain(deadline)
         while len(self._pending) > self.buffer_size:
@@ -214,7 +251,7 @@ class Sink:
                 return
             if 200 <= reply.status < 300:
                 self._pending.popleft()
-                problem = self.protocol.problem(reply.body)
+                problem = self.protocol.problem(reply.body, reply.content_type)
                 if problem is not None:
                     reason, fields = problem
                     self._error(reason, {"status": reply.status, **fields})

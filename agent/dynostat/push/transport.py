@@ -269,7 +269,12 @@ class HttpTransport:
         if not response.isclosed() or response.will_close:
             # Unread bytes, or the endpoint closes the connection after this answer.
             self._close()
-        return Reply(response.status, response.getheader("Retry-After"), answer)
+        return Reply(
+            response.status,
+            response.getheader("Retry-After"),
+            answer,
+            response.getheader("Content-Type"),
+        )
 
     def _connection_for(self, endpoint: Endpoint, address: str) -> _Connection:
         key = (endpoint.scheme, endpoint.host, endpoint.port, address)
