@@ -17,9 +17,12 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "agent"))
-sys.path.insert(0, str(REPO / "tests"))  # the shared test support package
+# tests/, for the shared test support package, which knows where everything else is.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from support.paths import AGENT
+
+sys.path.insert(0, str(AGENT))
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -17,8 +17,7 @@ from dynostat.output import Formatter
 from dynostat.sample import Culprit, LoadAvg, Sample, Tasks
 from dynostat.selfcost import SelfCost, parse_statm_rss
 from support.output import CapturedOutput
-
-AGENT_DIR = Path(__file__).resolve().parents[2] / "agent" / "dynostat"
+from support.paths import AGENT_PACKAGE
 
 
 class FakeClock:
@@ -443,10 +442,10 @@ def forbidden_uses(source: str) -> list[str]:
 
 
 def test_no_agent_module_imports_subprocess_threading_or_starts_a_process():
-    modules = sorted(AGENT_DIR.rglob("*.py"))
+    modules = sorted(AGENT_PACKAGE.rglob("*.py"))
     assert len(modules) >= 9
     offenders = {
-        str(path.relative_to(AGENT_DIR)): uses
+        str(path.relative_to(AGENT_PACKAGE)): uses
         for path in modules
         if (uses := forbidden_uses(path.read_text()))
     }

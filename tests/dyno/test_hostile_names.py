@@ -13,7 +13,7 @@ import harness
 import logfmtkv
 from scenario import INTERVAL
 
-import readme_decoder
+from support import readme_decoder
 
 
 def test_a_hostile_name_is_printed_whole_and_every_reader_of_proc_survives_it(
