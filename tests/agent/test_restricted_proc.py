@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-AGENT_SCRIPT = Path(__file__).resolve().parents[2] / "agent" / "dynostat-agent"
+from support.paths import AGENT_SCRIPT
+
 PIDS_V1 = Path("/sys/fs/cgroup/pids")
 # The Python an unprivileged user can run (the test's own may live under /root).
 RUN_PYTHON = "/usr/bin/python3"
