@@ -6,10 +6,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from support.paths import BUILDPACK_HELPERS
+from support.paths import BUILDPACK_HELPERS, SYSTEM_PYTHON
 from support.processes import stop
-
-SYSTEM_PYTHON = Path("/usr/bin/python3")  # readable by any user, like a dyno's would be
 
 
 class DownloadServer:
@@ -25,7 +23,7 @@ class DownloadServer:
         port_file = work_dir / "server.port"
         self._process = subprocess.Popen(
             [
-                str(SYSTEM_PYTHON),
+                SYSTEM_PYTHON,
                 str(BUILDPACK_HELPERS / "serve.py"),
                 *("--root", str(root), "--port-file", str(port_file), "--log", str(self._log)),
                 *("--max-requests", "50", "--lifetime", "300"),

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
+
+from support.paths import SYSTEM_PYTHON
 
 STOP_TIMEOUT = 5.0
 
@@ -19,3 +22,19 @@ def stop(process: subprocess.Popen, timeout: float = STOP_TIMEOUT) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def isolated_python_in_namespaces(namespaces: Sequence[str], *args: str) -> list[str]:
+    """The command that runs the system's Python, isolated and without site-packages, in the
+    fresh namespaces unshare(1) makes from ``namespaces``; mounts made inside stay there."""
+    return [
+        "unshare",
+        *namespaces,
+        "--propagation",
+        "private",
+        "--",
+        SYSTEM_PYTHON,
+        "-I",
+        "-S",
+        *args,
+    ]
