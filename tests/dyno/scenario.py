@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from support.paths import DYNO_APPS as APPS
 
-APPS = Path(__file__).resolve().parent / "apps"
+# The module the fixture apps' web processes share, put into each one's slug.
+APP_FILES = (APPS / "serving.py",)
 # Short, for a quick suite; the scenarios' bounds are written in intervals.
 INTERVAL = 1.0
 CONFIG = {"DYNOSTAT_INTERVAL": "1"}

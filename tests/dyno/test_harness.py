@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import harness
+from scenario import APPS
 
 MARKER = "DYNO_HARNESS_MARKER"
 
@@ -106,7 +107,7 @@ def test_stop_sends_sigterm_to_every_process_then_sigkill_after_the_grace_period
 def test_leaving_the_block_removes_every_process_cgroup_and_file_even_after_an_error(
     dyno_machine, tmp_path
 ):
-    app = Path(__file__).resolve().parent / "apps" / "plain"
+    app = APPS / "plain"
     try:
         with harness.run(
             app, "sleep 60", buildpack=None, cache_dir=tmp_path, dyno="worker.1"
