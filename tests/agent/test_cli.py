@@ -7,6 +7,7 @@ tmp_path, so the numbers in the lines are known exactly.
 from __future__ import annotations
 
 import ast
+import contextlib
 import fcntl
 import json
 import os
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import logfmtkv
@@ -302,18 +304,23 @@ def test_started_with_stdout_closed_it_exits_0_without_a_word(tree):
 # -- the lock and the launched mode ------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def agent_holding(lock: str, tree) -> Iterator[list[str]]:
+    """An agent that has taken LOCK and samples the tree: yields its first line group, checks
+    it still runs at the end of the block, and stops it."""
+    holder = start_agent(["--interval", "30", "--lock", lock, *tree_args(tree)])
+    try:
+        yield read_lines(holder, 4)
+        assert holder.poll() is None, "the agent holding the lock has exited"
+    finally:
+        stop(holder)
+
+
 def test_a_second_agent_on_the_same_lock_exits_0_silently(tree, tmp_path):
     lock = str(tmp_path / "dynostat.lock")
-    first = start_agent(["--interval", "30", "--lock", lock, *tree_args(tree)])
-    try:
-        read_lines(first, 4)  # the first one holds the lock and samples
+    with agent_holding(lock, tree):
         second = run_agent(["--interval", "30", "--lock", lock, *tree_args(tree)], timeout=5)
         assert (second.returncode, second.stdout, second.stderr) == (0, b"", b"")
-        assert first.poll() is None
-    finally:
-        first.send_signal(signal.SIGTERM)
-        first.communicate(timeout=5)
-        stop(first)
     # Once the holder is gone the lock is free again.
     third = run_agent(["--once", "--lock", lock, *tree_args(tree)])
     assert third.returncode == 0 and b"load_avg_1m" in third.stdout
@@ -329,16 +336,10 @@ def test_a_lock_held_by_any_process_keeps_the_agent_out(tree, tmp_path):
 
 def test_a_lock_file_that_cannot_exist_still_keeps_a_second_agent_out(tree, tmp_path):
     missing_dir = str(tmp_path / "no" / "such" / "dir" / "x.lock")
-    first = start_agent(["--interval", "30", "--lock", missing_dir, *tree_args(tree)])
-    try:
-        assert [normalise(line) for line in read_lines(first, 4)] == expected_block()
+    with agent_holding(missing_dir, tree) as first_lines:
+        assert [normalise(line) for line in first_lines] == expected_block()
         second = run_agent(["--once", "--lock", missing_dir, *tree_args(tree)], timeout=5)
         assert (second.returncode, second.stdout, second.stderr) == (0, b"", b"")
-        assert first.poll() is None
-    finally:
-        first.send_signal(signal.SIGTERM)
-        first.communicate(timeout=5)
-        stop(first)
 
 
 def test_a_lock_that_cannot_be_taken_at_all_is_reported_and_the_agent_still_samples(
