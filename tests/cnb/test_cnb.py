@@ -417,4 +417,7 @@ def test_the_reaper_reads_a_hostile_name_in_proc_as_bytes(process_with_hostile_n
     assert pid in reaper.before, "the named process is this test's own child"
     assert reaper.orphans() == set()
     assert is_running(pid)
-    assert stat_fields(pid)[:3] == [str(pid).encode(), comm, b"S"]
+    pid_field, name, state = stat_fields(pid)[:3]
+    assert (pid_field, name) == (str(pid).encode(), comm)
+    # Between its "ready" and its read of stdin it may still be on a CPU.
+    assert state in (b"S", b"R")
