@@ -21,6 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from support.paths import AGENT
+from support.processes import stop
 
 sys.path.insert(0, str(AGENT))
 
@@ -57,11 +58,7 @@ def process_with_hostile_name():
         yield child.pid, HOSTILE_COMM
     finally:
         child.stdin.close()
-        try:
-            child.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        stop(child)
         child.stdout.close()
 
 
