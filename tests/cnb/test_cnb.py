@@ -18,6 +18,7 @@ import standalone_archive
 import tomllib
 from cnb_lifecycle import LAUNCH_ENV_EXCLUDED, launch, launch_env
 
+from support import readme_decoder
 from support.paths import REPO
 from support.subreaper import is_running, stat_fields
 
@@ -223,7 +224,7 @@ def test_exec_d_returns_at_once_with_fd_3_closed_and_one_agent_keeps_running(
     lines = agent_lines(log_path, FIR_WEB)
     tasks_lines = [line for line in lines if " sample#dynostat.tasks=" in line]
     assert len(tasks_lines) >= 2, log  # at least two ticks while the process ran
-    assert all(line.split(" ", 2)[1].startswith("dyno=") for line in lines)
+    assert all(list(readme_decoder.fields(line))[:2] == ["source", "dyno"] for line in lines)
 
 
 def test_a_second_launch_in_the_same_dyno_starts_no_second_agent(lifecycle, tmp_path, reaper):
