@@ -142,36 +142,33 @@ assert_sourcing_is_invisible() {
 	wait_for_attempts 1
 }
 
-# Waits until COUNT agents have started (won or lost the lock); fails after 10 s.
+# Waits until COUNT agents have started (won or lost the lock), then fails unless exactly
+# COUNT have.
 # Usage: wait_for_attempts COUNT
 wait_for_attempts() {
 	local count="${1}"
-	local waited=0 lines=0
-	while ((waited < 200)); do
-		if [[ -f "${STATE_DIR}/attempts" ]]; then
-			lines="$(wc -l <"${STATE_DIR}/attempts")"
-			((lines >= count)) && break
-		fi
-		sleep 0.05
-		waited=$((waited + 1))
-	done
-	assert_equal "${lines}" "${count}"
+	local started
+	wait_for "${count} agents to start" attempts_at_least "${count}"
+	started="$(wc -l <"${STATE_DIR}/attempts")"
+	assert_equal "${started}" "${count}"
+}
+
+# Succeeds once at least COUNT agents have started.
+# Usage: attempts_at_least COUNT
+attempts_at_least() {
+	local count="${1}"
+	local started
+	[[ -f "${STATE_DIR}/attempts" ]] || return 1
+	started="$(wc -l <"${STATE_DIR}/attempts")"
+	((started >= count))
 }
 
 # Waits for the winning agent's state file and prints its path.
 agent_state_file() {
-	local waited=0 found
-	while ((waited < 200)); do
-		for found in "${STATE_DIR}"/agent.*.json; do
-			if [[ -f "${found}" ]]; then
-				echo "${found}"
-				return 0
-			fi
-		done
-		sleep 0.05
-		waited=$((waited + 1))
-	done
-	return 1
+	local found
+	wait_for "the agent's state file" compgen -G "${STATE_DIR}/agent.*.json" >/dev/null
+	found="$(compgen -G "${STATE_DIR}/agent.*.json")"
+	echo "${found%%$'\n'*}"
 }
 
 # Prints field NAME of the agent's state as JSON.
@@ -564,11 +561,7 @@ PATH='${impostors}':\"\${PATH}\""
 	assert_output "\"${log}\""
 	run -0 agent_field stderr
 	assert_output "\"${BATS_TEST_TMPDIR}/stderr.log\""
-	local waited=0
-	while ! grep -q 'agent stub started' "${log}" && ((waited < 100)); do
-		sleep 0.05
-		waited=$((waited + 1))
-	done
+	wait_for "the agent's first line in the log" grep -q 'agent stub started' "${log}"
 	run -0 cat "${log}"
 	assert_output "agent stub started"
 }
