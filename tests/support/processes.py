@@ -1,4 +1,5 @@
-"""Ending the child processes a test started, the same way everywhere."""
+"""Child processes of a test: ending them the same way everywhere, and starting the system's
+Python in namespaces of its own."""
 
 from __future__ import annotations
 
