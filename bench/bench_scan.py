@@ -33,11 +33,14 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "agent"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the support package
 
-from dynostat import procfs  # noqa: E402 - needs the path above
-from dynostat.sampler import Sampler  # noqa: E402
+from support.paths import AGENT, AGENT_PACKAGE, AGENT_SCRIPT, REPO, SYSTEM_PYTHON
+
+sys.path.insert(0, str(AGENT))
+
+from dynostat import procfs
+from dynostat.sampler import Sampler
 
 SCANS_PER_ROUND = 4  # the first scan of each round warms caches and is dropped
 PS_COMMAND = ["ps", "-eo", "stat,ppid,nlwp,rss"]
@@ -142,8 +145,7 @@ def count_processes() -> int:
 
 def agent_command(python: str, flags: list[str], count: int) -> list[str]:
     # The entry script the launcher runs on dynos: like -m dynostat, without runpy's imports.
-    entry = str(REPO / "agent" / "dynostat-agent")
-    return [python, *flags, entry, "--interval", "0.05", "--count", str(count)]
+    return [python, *flags, str(AGENT_SCRIPT), "--interval", "0.05", "--count", str(count)]
 
 
 PYCACHE = Path(tempfile.gettempdir()) / "dynostat-bench-pycache"
@@ -152,7 +154,7 @@ PYCACHE = Path(tempfile.gettempdir()) / "dynostat-bench-pycache"
 def agent_env() -> dict[str, str]:
     """The agent as deployed: with its modules compiled once (the slug carries .pyc files),
     into a cache outside the work tree, instead of recompiled at every start."""
-    env = {**os.environ, "PYTHONPATH": str(REPO / "agent"), "DYNO": "bench.1"}
+    env = {**os.environ, "PYTHONPATH": str(AGENT), "DYNO": "bench.1"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     return env
@@ -160,7 +162,7 @@ def agent_env() -> dict[str, str]:
 
 def compile_agent(python: str) -> None:
     subprocess.run(
-        [python, "-m", "compileall", "-q", str(REPO / "agent")],
+        [python, "-m", "compileall", "-q", str(AGENT)],
         env=agent_env(),
         stdout=subprocess.DEVNULL,
         check=True,
@@ -223,7 +225,7 @@ def first_line_ms(python: str, flags: list[str], runs: int = 10) -> float:
 
 def interpreters() -> list[tuple[str, list[str]]]:
     found = [(sys.executable, []), (sys.executable, ["-S"])]
-    system = "/usr/bin/python3"
+    system = SYSTEM_PYTHON
     if os.path.exists(system) and os.path.realpath(system) != os.path.realpath(sys.executable):
         found += [(system, []), (system, ["-S"])]
     return found
@@ -261,7 +263,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=25)
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
-    have_cli = (REPO / "agent/dynostat/__main__.py").exists()
+    have_cli = (AGENT_PACKAGE / "__main__.py").exists()
     build = Path(tempfile.mkdtemp(prefix="dynostat-bench-"))
     try:
         floor, population = compile_helpers(build)

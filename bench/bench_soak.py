@@ -16,7 +16,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-AGENT_DIR = Path(__file__).resolve().parent.parent / "agent"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the support package
+
+from support.paths import AGENT, AGENT_SCRIPT, SYSTEM_PYTHON
+
 RSS = re.compile(rb"sample#dynostat\.agent_rss=([0-9.]+)MB")
 
 
@@ -26,15 +29,15 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.01)
     args = parser.parse_args()
     command = [
-        "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable,
+        SYSTEM_PYTHON if os.path.exists(SYSTEM_PYTHON) else sys.executable,
         "-S",
-        str(AGENT_DIR / "dynostat-agent"),
+        str(AGENT_SCRIPT),
         "--interval",
         str(args.interval),
         "--count",
         str(args.ticks),
     ]
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(AGENT_DIR), "DYNO": "soak.1"}
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(AGENT), "DYNO": "soak.1"}
     result = subprocess.run(command, env=env, capture_output=True, check=True, timeout=3600)
     if b"at=error" in result.stdout:
         raise SystemExit("bench: the agent reported an error:\n" + result.stdout.decode())

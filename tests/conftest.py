@@ -17,9 +17,13 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "agent"))
-sys.path.insert(0, str(REPO / "tests"))  # the shared test support package
+# tests/, for the shared test support package, which knows where everything else is.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from support.paths import AGENT
+from support.processes import stop
+
+sys.path.insert(0, str(AGENT))
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -54,11 +58,7 @@ def process_with_hostile_name():
         yield child.pid, HOSTILE_COMM
     finally:
         child.stdin.close()
-        try:
-            child.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        stop(child)
         child.stdout.close()
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,8 +10,7 @@ from dynostat import cgroup
 from dynostat.cgroup import CgroupReader
 from dynostat.procfs import MalformedError, read_file
 from dynostat.sample import Memory
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+from support.paths import FIXTURES
 
 
 def plain_read(path, parse):

@@ -7,25 +7,30 @@ tmp_path, so the numbers in the lines are known exactly.
 from __future__ import annotations
 
 import ast
+import contextlib
 import fcntl
 import json
 import os
 import re
 import select
+import shlex
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import logfmtkv
 import pytest
 
-import readme_decoder
 from dynostat import cli, config, supervisor
+from support import readme_decoder
+from support.agent import DYNO_ENV, agent_command, agent_env, run_agent, run_code, start_agent
 from support.output import CapturedOutput
+from support.paths import AGENT, AGENT_SCRIPT, FIXTURES
+from support.processes import stop
 
-AGENT = Path(__file__).resolve().parents[2] / "agent"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MB = 1024 * 1024
 
@@ -102,38 +107,8 @@ def tree(tmp_path):
     return make_tree(tmp_path)
 
 
-def agent_env(**extra: str) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(AGENT),
-        "DYNO": "web.1",
-        "HEROKU_DYNO_ID": "d-1",
-    }
-    env.update(extra)
-    return {key: value for key, value in env.items() if value is not None}
-
-
 def tree_args(tree) -> list[str]:
     return ["--proc-root", tree[0], "--cgroup-root", tree[1]]
-
-
-def run_agent(args, env=None, timeout=10.0) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "dynostat", *args],
-        env=env or agent_env(),
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def start_agent(args, env=None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "dynostat", *args],
-        env=env or agent_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
 
 
 def read_lines(child: subprocess.Popen, count: int, timeout: float = 5.0) -> list[str]:
@@ -152,12 +127,6 @@ def read_lines(child: subprocess.Popen, count: int, timeout: float = 5.0) -> lis
     lines = buffer.decode().splitlines()
     assert len(lines) == count, lines
     return lines
-
-
-def stop(child: subprocess.Popen) -> None:
-    if child.poll() is None:
-        child.kill()
-        child.wait(5)
 
 
 # -- lines -------------------------------------------------------------------------------------
@@ -196,8 +165,8 @@ def test_json_format_prints_one_parseable_object_per_interval(tree):
 
 
 def test_bad_config_vars_print_one_error_line_each_then_sample_with_defaults(tree):
-    env = agent_env(DYNOSTAT_TOP="99", DYNOSTAT_METRIC_PREFIX="no spaces please")
-    result = run_agent(["--once", *tree_args(tree)], env=env)
+    env = {"DYNOSTAT_TOP": "99", "DYNOSTAT_METRIC_PREFIX": "no spaces please"}
+    result = run_agent(["--once", *tree_args(tree)], env)
     assert result.returncode == 0
     lines = [normalise(line) for line in result.stdout.decode().splitlines()]
     assert lines[:2] == [
@@ -210,8 +179,8 @@ def test_bad_config_vars_print_one_error_line_each_then_sample_with_defaults(tre
 
 
 def test_the_metric_prefix_and_fir_dyno_names_reach_the_lines(tree):
-    env = agent_env(DYNO="web-12a34b56d-e78f9", DYNOSTAT_METRIC_PREFIX="")
-    result = run_agent(["--once", *tree_args(tree)], env=env)
+    env = {"DYNO": "web-12a34b56d-e78f9", "DYNOSTAT_METRIC_PREFIX": ""}
+    result = run_agent(["--once", *tree_args(tree)], env)
     first = result.stdout.decode().splitlines()[0]
     assert first == (
         "source=web-12a34b56d-e78f9 dyno=d-1 sample#load_avg_1m=0.12 sample#load_avg_5m=0.10"
@@ -238,13 +207,7 @@ def test_the_running_agent_loads_no_threading_subprocess_requests_or_argparse(tr
         "{'threading', 'subprocess', 'multiprocessing', 'requests', 'argparse', 'dynostat'})\n"
         "print(status, loaded, file=sys.stderr)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env=agent_env(),
-        capture_output=True,
-        timeout=10,
-        check=False,
-    )
+    result = run_code(code)
     status, loaded = result.stderr.decode().strip().split(" ", 1)
     assert status == "0"
     modules = ast.literal_eval(loaded)
@@ -308,7 +271,7 @@ def test_a_reader_that_closes_the_pipe_ends_the_agent_quietly_with_0(tree):
 
 
 def test_a_pipe_into_head_ends_the_agent_with_0(tree):
-    agent_cmd = " ".join([sys.executable, "-m", "dynostat", "--interval", "0.01", *tree_args(tree)])
+    agent_cmd = shlex.join(agent_command(["--interval", "0.01", *tree_args(tree)]))
     result = subprocess.run(
         ["bash", "-c", f"set -o pipefail; {agent_cmd} | head -n 2"],
         env=agent_env(),
@@ -341,18 +304,23 @@ def test_started_with_stdout_closed_it_exits_0_without_a_word(tree):
 # -- the lock and the launched mode ------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def agent_holding(lock: str, tree) -> Iterator[list[str]]:
+    """An agent that has taken LOCK and samples the tree: yields its first line group, checks
+    it still runs at the end of the block, and stops it."""
+    holder = start_agent(["--interval", "30", "--lock", lock, *tree_args(tree)])
+    try:
+        yield read_lines(holder, 4)
+        assert holder.poll() is None, "the agent holding the lock has exited"
+    finally:
+        stop(holder)
+
+
 def test_a_second_agent_on_the_same_lock_exits_0_silently(tree, tmp_path):
     lock = str(tmp_path / "dynostat.lock")
-    first = start_agent(["--interval", "30", "--lock", lock, *tree_args(tree)])
-    try:
-        read_lines(first, 4)  # the first one holds the lock and samples
+    with agent_holding(lock, tree):
         second = run_agent(["--interval", "30", "--lock", lock, *tree_args(tree)], timeout=5)
         assert (second.returncode, second.stdout, second.stderr) == (0, b"", b"")
-        assert first.poll() is None
-    finally:
-        first.send_signal(signal.SIGTERM)
-        first.communicate(timeout=5)
-        stop(first)
     # Once the holder is gone the lock is free again.
     third = run_agent(["--once", "--lock", lock, *tree_args(tree)])
     assert third.returncode == 0 and b"load_avg_1m" in third.stdout
@@ -368,16 +336,10 @@ def test_a_lock_held_by_any_process_keeps_the_agent_out(tree, tmp_path):
 
 def test_a_lock_file_that_cannot_exist_still_keeps_a_second_agent_out(tree, tmp_path):
     missing_dir = str(tmp_path / "no" / "such" / "dir" / "x.lock")
-    first = start_agent(["--interval", "30", "--lock", missing_dir, *tree_args(tree)])
-    try:
-        assert [normalise(line) for line in read_lines(first, 4)] == expected_block()
+    with agent_holding(missing_dir, tree) as first_lines:
+        assert [normalise(line) for line in first_lines] == expected_block()
         second = run_agent(["--once", "--lock", missing_dir, *tree_args(tree)], timeout=5)
         assert (second.returncode, second.stdout, second.stderr) == (0, b"", b"")
-        assert first.poll() is None
-    finally:
-        first.send_signal(signal.SIGTERM)
-        first.communicate(timeout=5)
-        stop(first)
 
 
 def test_a_lock_that_cannot_be_taken_at_all_is_reported_and_the_agent_still_samples(
@@ -390,7 +352,7 @@ def test_a_lock_that_cannot_be_taken_at_all_is_reported_and_the_agent_still_samp
     stream = CapturedOutput()
     status = cli.main(
         ["--once", "--lock", str(tmp_path / "x.lock"), *tree_args(tree)],
-        env={"DYNO": "web.1", "HEROKU_DYNO_ID": "d-1"},
+        env=DYNO_ENV,
         stdout_fd=stream.fd,
     )
     assert status == 0
@@ -421,7 +383,7 @@ def test_a_lock_that_cannot_be_taken_at_all_is_reported_and_the_agent_still_samp
 )
 def test_launched_with_a_lock_it_honours_disable_and_process_types(tree, tmp_path, env_extra, runs):
     lock = str(tmp_path / "x.lock")
-    result = run_agent(["--once", "--lock", lock, *tree_args(tree)], env=agent_env(**env_extra))
+    result = run_agent(["--once", "--lock", lock, *tree_args(tree)], env_extra)
     assert result.returncode == 0
     assert result.stderr == b""
     assert (b"load_avg_1m" in result.stdout) is runs
@@ -430,7 +392,7 @@ def test_launched_with_a_lock_it_honours_disable_and_process_types(tree, tmp_pat
 
 
 def test_run_by_hand_it_samples_even_in_a_one_off_dyno(tree):
-    result = run_agent(["--once", *tree_args(tree)], env=agent_env(DYNO="run.1"))
+    result = run_agent(["--once", *tree_args(tree)], {"DYNO": "run.1"})
     assert b"source=run.1 " in result.stdout
 
 
@@ -448,13 +410,7 @@ CRASHING = (
 
 def test_a_crash_prints_one_line_and_reexecutes_a_fresh_agent_after_one_interval(tree):
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-c", CRASHING, "--interval", "0.3", "--count", "1", *tree_args(tree)],
-        env=agent_env(),
-        capture_output=True,
-        timeout=10,
-        check=False,
-    )
+    result = run_code(CRASHING, "--interval", "0.3", "--count", "1", *tree_args(tree))
     elapsed = time.monotonic() - started
     assert result.returncode == 0
     assert result.stderr == b""
@@ -469,13 +425,8 @@ def test_a_crash_prints_one_line_and_reexecutes_a_fresh_agent_after_one_interval
 
 
 def test_repeated_crashes_back_off(tree):
-    result = subprocess.run(
-        [sys.executable, "-c", CRASHING, "--interval", "0.05", "--count", "1", *tree_args(tree)],
-        env=agent_env(DYNOSTAT_RESTARTS="3"),
-        capture_output=True,
-        timeout=10,
-        check=False,
-    )
+    args = ["--interval", "0.05", "--count", "1", *tree_args(tree)]
+    result = run_code(CRASHING, *args, env={"DYNOSTAT_RESTARTS": "3"})
     first = result.stdout.decode().splitlines()[0]
     assert first.endswith(" restarts=3 restart_in=0.4s")
 
@@ -516,7 +467,7 @@ def test_the_restart_command_is_the_same_agent_with_the_same_arguments():
 
 
 def test_an_agent_started_by_the_entry_script_restarts_through_it_again():
-    script = str(AGENT / "dynostat-agent")
+    script = str(AGENT_SCRIPT)
     command = supervisor.restart_command(["--lock", "/tmp/l"], script=script)
     assert command[0] == sys.executable
     assert command[-3:] == [script, "--lock", "/tmp/l"]
@@ -529,7 +480,7 @@ def test_the_entry_script_runs_the_agent_like_dash_m(tmp_path):
         [
             sys.executable,
             "-S",
-            str(AGENT / "dynostat-agent"),
+            str(AGENT_SCRIPT),
             "--once",
             "--proc-root",
             proc,
@@ -542,14 +493,14 @@ def test_the_entry_script_runs_the_agent_like_dash_m(tmp_path):
         text=True,
         timeout=30,
         check=False,
-        env={**os.environ, "PYTHONPATH": str(AGENT)},
+        env=agent_env(),
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[0])["sample"]["dynostat.tasks"] == 11
 
 
 def test_comms_with_spaces_and_parens_from_a_captured_tree_are_quoted_whole():
-    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "comm-with-parens"
+    fixture = FIXTURES / "comm-with-parens"
     result = run_agent(
         ["--once", "--proc-root", str(fixture / "proc"), "--cgroup-root", str(fixture / "cgroup")]
     )
@@ -649,7 +600,7 @@ def test_a_crash_after_a_long_healthy_run_starts_the_back_off_over(monkeypatch, 
     stream = CapturedOutput()
     status = cli.main(
         ["--interval", "0.01", *tree_args(tree)],
-        env={"DYNO": "web.1", "HEROKU_DYNO_ID": "d-1", "DYNOSTAT_RESTARTS": "5"},
+        env={**DYNO_ENV, "DYNOSTAT_RESTARTS": "5"},
         stdout_fd=stream.fd,
         execve=lambda path, argv, env: calls.append((path, argv, env)),
     )

@@ -9,6 +9,7 @@ import time
 
 from dynostat.fallback import FallbackSampler
 from dynostat.sampler import make_sampler
+from support.paths import AGENT
 
 
 def test_make_sampler_falls_back_when_the_proc_root_does_not_exist(tmp_path):
@@ -47,10 +48,9 @@ def test_the_agent_modules_do_not_import_psutil_on_linux():
         "import sys, time; from dynostat.sampler import make_sampler; "
         "make_sampler().sample(time.time()); print('psutil' in sys.modules)"
     )
-    agent = os.path.join(os.path.dirname(__file__), "..", "..", "agent")
     result = subprocess.run(
         [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": agent},
+        env={**os.environ, "PYTHONPATH": str(AGENT)},
         capture_output=True,
         text=True,
         check=True,

@@ -14,18 +14,17 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-AGENT_SOURCES = REPO / "agent" / "dynostat"
-TREE = REPO / "tests" / "fixtures" / "captured-dyno-like"
+from support.paths import AGENT, AGENT_PACKAGE, FIXTURES, TESTS
+
+TREE = FIXTURES / "captured-dyno-like"
 
 
 def agent_variables() -> list[str]:
     names = set()
-    for source in AGENT_SOURCES.rglob("*.py"):
+    for source in AGENT_PACKAGE.rglob("*.py"):
         names.update(re.findall(r"(?:DYNOSTAT|OTEL)_[A-Z_]+[A-Z]", source.read_text()))
     return sorted(names)
 
@@ -87,7 +86,7 @@ def test_arbitrary_unicode_in_every_config_var_never_stops_the_samples():
         ["unshare", "--net", sys.executable, "-c", SEARCH, ",".join(variables), str(TREE), "300"],
         env={
             **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(REPO / "agent"), str(REPO / "tests")]),
+            "PYTHONPATH": os.pathsep.join([str(AGENT), str(TESTS)]),
         },
         capture_output=True,
         text=True,

@@ -22,6 +22,7 @@ from dynostat import procfs
 from dynostat.fallback import FallbackSampler
 from dynostat.sample import Culprit
 from dynostat.sampler import Sampler
+from support.processes import stop
 
 ZOMBIES = 5
 EXTRA_THREADS = 6
@@ -105,12 +106,7 @@ def spawn_population(cgroup: Path | None = None):
         yield maker, threaded
     finally:
         for child in children:
-            child.terminate()
-            try:
-                child.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+            stop(child)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -13,8 +12,7 @@ from dynostat.loadavg import parse_loadavg
 from dynostat.procfs import MalformedError
 from dynostat.sample import LoadAvg
 from dynostat.sampler import Sampler
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+from support.paths import FIXTURES
 
 
 def test_the_three_averages_are_read_and_the_task_counts_ignored():

@@ -12,8 +12,8 @@ import errno
 import fcntl
 import os
 import pwd
+import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,8 +23,10 @@ from pathlib import Path
 import pytest
 
 from dynostat import lock
+from support.agent import agent_env, run_code
+from support.paths import AGENT_SCRIPT
+from support.processes import stop
 
-AGENT = Path(__file__).resolve().parents[2] / "agent"
 RACERS = 8
 
 needs_root = pytest.mark.skipif(
@@ -96,19 +98,8 @@ def test_a_fifo_at_the_path_is_locked_without_waiting_for_a_writer(tmp_path):
     os.mkfifo(path)
     os.chmod(path, 0o444)
     # In a child: an open that blocked would hang this test, not fail it.
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from dynostat import lock; print(lock.take(sys.argv[1]) is not None)",
-            str(path),
-        ],
-        env={"PYTHONPATH": str(AGENT)},
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=False,
-    )
+    code = "import sys; from dynostat import lock; print(lock.take(sys.argv[1]) is not None)"
+    result = run_code(code, str(path), text=True)
     assert (result.returncode, result.stdout, result.stderr) == (0, "True\n", "")
 
 
@@ -145,14 +136,7 @@ def test_an_agent_with_a_usable_lock_file_loads_nothing_for_the_fallback(tmp_pat
         "held = cli.lock.take(sys.argv[1])\n"
         "print(held is not None, sorted(m for m in sys.modules if 'socket' in m or 'ascii' in m))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-S", "-c", code, str(tmp_path / "agent.lock")],
-        env={"PYTHONPATH": str(AGENT)},
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=False,
-    )
+    result = run_code(code, str(tmp_path / "agent.lock"), flags=["-S"], text=True)
     assert (result.returncode, result.stdout, result.stderr) == (0, "True []\n", "")
 
 
@@ -183,7 +167,7 @@ class Race:
             *command,
             sys.executable,
             "-S",
-            str(AGENT / "dynostat-agent"),
+            str(AGENT_SCRIPT),
             "--interval",
             "30",
             "--lock",
@@ -192,12 +176,7 @@ class Race:
 
     def run(self, count: int = RACERS) -> subprocess.Popen:
         """Start ``count`` agents at once; return the one left running after the others quit."""
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "PYTHONPATH": str(AGENT),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "DYNO": "web.1",
-        }
+        env = agent_env({"PYTHONDONTWRITEBYTECODE": "1"})
         command = self.command()
         for _ in range(count):
             self.agents.append(
@@ -209,20 +188,22 @@ class Race:
                     stderr=subprocess.PIPE,
                 )
             )
+        # Every agent that misses the lock exits at once; wait for all but one to have gone.
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            running = [agent for agent in self.agents if agent.poll() is None]
-            if len(running) <= 1:
+            quitters = [agent for agent in self.agents if agent.poll() is not None]
+            if len(quitters) >= count - 1:
                 break
             time.sleep(0.05)
-        # Long enough for an agent that missed the lock to have said so and gone.
-        time.sleep(0.5)
-        running = [agent for agent in self.agents if agent.poll() is None]
-        quitters = [agent for agent in self.agents if agent not in running]
+        running = [agent for agent in self.agents if agent not in quitters]
         for agent in quitters:
             out, err = agent.communicate(timeout=5)
             assert (agent.returncode, out, err) == (0, b"", b""), "an agent that lost the race"
         assert len(running) == 1, f"{len(running)} agents kept running, not 1"
+        # The one left is no loser that is merely slow to go: it holds the lock and samples.
+        readable, _, _ = select.select([running[0].stdout], [], [], 10)
+        assert readable, "the agent left running printed nothing"
+        assert running[0].stdout.readline().startswith(b"source=web.1 "), "not a sample line"
         return running[0]
 
     def stop(self) -> list[str]:
@@ -230,13 +211,11 @@ class Race:
         lines: list[str] = []
         for agent in self.agents:
             if agent.poll() is None:
-                agent.send_signal(signal.SIGTERM)
+                agent.terminate()
                 out, _ = agent.communicate(timeout=5)
                 lines = out.decode().splitlines()
         for agent in self.agents:
-            if agent.poll() is None:
-                agent.kill()
-                agent.wait(5)
+            stop(agent)
         return lines
 
 
@@ -289,8 +268,7 @@ def read_only_namespace(shared_dir):
         assert holder.stdout.readline() == "ready\n"
         yield read_only, ["nsenter", f"--target={holder.pid}", "--mount", "--"]
     finally:
-        holder.kill()
-        holder.wait(5)
+        stop(holder)
 
 
 def sample_lines(agent: subprocess.Popen, race: Race) -> list[str]:

@@ -17,8 +17,7 @@ from dynostat.output import Formatter
 from dynostat.sample import Culprit, LoadAvg, Sample, Tasks
 from dynostat.selfcost import SelfCost, parse_statm_rss
 from support.output import CapturedOutput
-
-AGENT_DIR = Path(__file__).resolve().parents[2] / "agent" / "dynostat"
+from support.paths import AGENT_PACKAGE
 
 
 class FakeClock:
@@ -443,10 +442,10 @@ def forbidden_uses(source: str) -> list[str]:
 
 
 def test_no_agent_module_imports_subprocess_threading_or_starts_a_process():
-    modules = sorted(AGENT_DIR.rglob("*.py"))
+    modules = sorted(AGENT_PACKAGE.rglob("*.py"))
     assert len(modules) >= 9
     offenders = {
-        str(path.relative_to(AGENT_DIR)): uses
+        str(path.relative_to(AGENT_PACKAGE)): uses
         for path in modules
         if (uses := forbidden_uses(path.read_text()))
     }
@@ -500,15 +499,27 @@ def test_agent_rss_is_left_out_where_there_is_no_proc(tmp_path):
 
 
 def test_agent_cpu_is_the_cpu_used_since_the_previous_sample():
-    cost = SelfCost()
-    cost.cpu_ms()
-    deadline = time.process_time() + 0.05
-    while time.process_time() < deadline:
-        pass  # burn 50 ms of CPU
-    used = cost.cpu_ms()
-    assert 45.0 <= used <= 500.0
-    time.sleep(0.05)  # sleeping costs no CPU
-    assert cost.cpu_ms() < 5.0
+    # The process's CPU clock in seconds, as each sample reads it: start-up, 50 ms of work,
+    # an idle interval, a tenth of a millisecond, then a reading a step behind the last one.
+    readings = iter([0.75, 0.8, 0.8, 0.8001, 0.8])
+    cost = SelfCost(cpu_seconds=lambda: next(readings))
+    assert cost.cpu_ms() == pytest.approx(750.0)  # the first counts from the process's start
+    assert cost.cpu_ms() == pytest.approx(50.0)
+    assert cost.cpu_ms() == 0.0
+    assert cost.cpu_ms() == pytest.approx(0.1)
+    assert cost.cpu_ms() == 0.0  # never negative
+
+
+def test_agent_cpu_is_read_from_this_process_s_own_cpu_clock():
+    # os.times() counts the same CPU time in clock ticks: the reading lies within a tick or
+    # two of it, taken just before and just after.
+    tick = 1 / os.sysconf("SC_CLK_TCK")
+    before = os.times()
+    used_ms = SelfCost().cpu_ms()
+    after = os.times()
+    low = before.user + before.system - 2 * tick
+    high = after.user + after.system + 2 * tick
+    assert low * 1000 <= used_ms <= high * 1000
 
 
 def test_fill_puts_both_figures_on_the_sample():

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import readme_decoder
 from dynostat import logfmt, procfs
 from dynostat.output import (
     Formatter,
@@ -19,6 +18,7 @@ from dynostat.output import (
     plain_text,
 )
 from dynostat.sample import Culprit, LoadAvg, Memory, Sample, Tasks
+from support import readme_decoder
 
 MB = 1024 * 1024
 HEAD = "source=web.1 dyno=d-1"

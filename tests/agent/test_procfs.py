@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 from dynostat import procfs
 from dynostat.procfs import MalformedError
 from dynostat.sample import Culprit
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+from support.paths import FIXTURES
 
 # A real line from this kind of machine (pid 1 of the captured host).
 REAL_LINE = (

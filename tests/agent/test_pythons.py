@@ -1,8 +1,9 @@
 """The agent on every CPython from 3.9 up that this machine has, not only the one running pytest.
 
 Dynos run whatever Python the buildpack found: heroku-22's 3.10, an app's own 3.9+, or the
-pinned standalone build. The agent must import and sample on each, with the standard library
-alone, in isolated mode (no site-packages, no PYTHON* variables).
+pinned standalone build. The agent must import and sample on each with the standard library
+alone, started as the launcher starts it: ``-S`` (no site-packages), no PYTHON* variable but
+the ones the launcher sets, and / as its working directory.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from test_cli import make_tree
 
-AGENT = Path(__file__).resolve().parents[2] / "agent"
+from support.agent import run_agent
 
 
 def interpreters() -> list[str]:
@@ -45,38 +45,23 @@ def interpreters() -> list[str]:
 @pytest.mark.parametrize("python", interpreters())
 def test_the_agent_samples_on_this_python_with_the_standard_library_alone(python, tmp_path):
     proc, cgroup = make_tree(tmp_path)
-    code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); sys.argv[1:2] = []; "
-        "from dynostat.__main__ import main; main()"
-    )
-    result = subprocess.run(
-        [
-            python,
-            "-I",
-            "-S",
-            "-c",
-            code,
-            str(AGENT),
-            "--once",
-            "--proc-root",
-            proc,
-            "--cgroup-root",
-            cgroup,
-        ],
-        capture_output=True,
+    result = run_agent(
+        ["--once", "--proc-root", proc, "--cgroup-root", cgroup],
+        {"PYTHONNOUSERSITE": "1", "PYTHONSAFEPATH": "1"},
+        python=python,
+        flags=["-S"],
+        cwd="/",
         text=True,
         timeout=30,
-        check=False,
-        env={"PATH": os.environ.get("PATH", ""), "DYNO": "web.1", "HEROKU_DYNO_ID": "d1"},
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     lines = result.stdout.splitlines()
     assert lines[2].startswith(
-        "source=web.1 dyno=d1 sample#dynostat.tasks=11 sample#dynostat.tasks_limit=256 "
+        "source=web.1 dyno=d-1 sample#dynostat.tasks=11 sample#dynostat.tasks_limit=256 "
         "sample#dynostat.processes=4 sample#dynostat.threads=11 sample#dynostat.zombies=2 "
     ), lines
     assert lines[3] == (
-        'source=web.1 dyno=d1 top#zombie_parents="20/gem worker:2" top#threads="20/gem worker:8"'
+        'source=web.1 dyno=d-1 top#zombie_parents="20/gem worker:2" top#threads="20/gem worker:8"'
         ' top#rss="20/gem worker:100.00MB,1/bash:3.91MB"'
     ), lines

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-AGENT_SCRIPT = Path(__file__).resolve().parents[2] / "agent" / "dynostat-agent"
+from support.paths import AGENT_SCRIPT, SYSTEM_PYTHON
+from support.processes import isolated_python_in_namespaces
+
 PIDS_V1 = Path("/sys/fs/cgroup/pids")
-# The Python an unprivileged user can run (the test's own may live under /root).
-RUN_PYTHON = "/usr/bin/python3"
 NOBODY = 65534
 HIDDEN_THREADS = 5
 TICKS = 4
@@ -67,8 +67,8 @@ def missing_for_hidepid() -> str | None:
     for tool in ("unshare", "setpriv", "mount"):
         if shutil.which(tool) is None:
             return f"needs util-linux's {tool}"
-    if not Path(RUN_PYTHON).exists():
-        return f"needs {RUN_PYTHON}, which an unprivileged user can run"
+    if not Path(SYSTEM_PYTHON).exists():
+        return f"needs {SYSTEM_PYTHON}, which an unprivileged user can run"
     return None
 
 
@@ -111,17 +111,9 @@ def test_under_hidepid_tasks_is_the_pids_cgroup_s_count_and_the_agent_says_what_
     pids_cgroup, mount_point
 ):
     result = subprocess.run(
-        [
-            "unshare",
-            "--mount",
-            "--pid",
-            "--kill-child",  # if this test is cut short, the whole namespace goes with it
-            "--propagation",
-            "private",
-            "--",
-            RUN_PYTHON,
-            "-I",
-            "-S",
+        isolated_python_in_namespaces(
+            # --kill-child: if this test is cut short, the whole namespace goes with it.
+            ["--mount", "--pid", "--kill-child"],
             "-c",
             NAMESPACE_INIT,
             str(pids_cgroup),
@@ -129,7 +121,7 @@ def test_under_hidepid_tasks_is_the_pids_cgroup_s_count_and_the_agent_says_what_
             str(AGENT_SCRIPT),
             str(HIDDEN_THREADS),
             str(TICKS),
-        ],
+        ),
         capture_output=True,
         text=True,
         timeout=60,

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from dynostat import procfs
 from dynostat.sample import Culprit, LoadAvg, Memory, Tasks
 from dynostat.sampler import Sampler, make_sampler, restricted_slack
+from support.paths import FIXTURES
 from support.reports import Reports
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PAGE = procfs.PAGE_SIZE
 
 

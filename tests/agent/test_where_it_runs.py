@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from dynostat import cli, config
+from support.paths import PROCESS_TYPE_CASES
 
-CASES = Path(__file__).resolve().parents[1] / "cases" / "process_types.tsv"
 VARIABLES = ("DYNO", "DYNOSTAT_PROCESS_TYPES", "DYNOSTAT_DISABLE")
 
 
-def read_cases(path: Path = CASES) -> list:
+def read_cases(path: Path = PROCESS_TYPE_CASES) -> list:
     """One pytest.param(env, runs, config_invalid) per row, named after its line."""
     cases = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):

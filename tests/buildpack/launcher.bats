@@ -12,6 +12,7 @@ CASES="${REPO_DIR}/tests/cases/process_types.tsv"
 setup() {
 	APP="${BATS_TEST_TMPDIR}/app"
 	STATE_DIR="${BATS_TEST_TMPDIR}/state"
+	STARTED="${BATS_TEST_TMPDIR}/started"
 	make_slug "${APP}" stub
 	mkdir -p "${STATE_DIR}"
 }
@@ -25,20 +26,27 @@ teardown() {
 
 # Stops every agent the test started (by the pids they recorded) and forgets them.
 stop_agents() {
-	local pid waited stat
+	local pid waited
 	[[ -f "${STATE_DIR}/attempts" ]] || return 0
 	while IFS= read -r pid; do
 		kill "${pid}" 2>/dev/null || continue
-		# Gone, or a zombie waiting for this machine's PID 1: either way its locks are free.
 		waited=0
-		while ((waited < 100)); do
-			stat="$(cat "/proc/${pid}/stat" 2>/dev/null || true)"
-			[[ -z "${stat}" || "${stat##*) }" == Z* ]] && break
+		while ! process_exited "${pid}" && ((waited < 100)); do
 			sleep 0.02
 			waited=$((waited + 1))
 		done
 	done <"${STATE_DIR}/attempts"
 	rm -f -- "${STATE_DIR}/attempts" "${STATE_DIR}"/agent.*.json
+}
+
+# Succeeds once PID has exited: gone, or a zombie waiting for its reaper (its locks are free
+# all the same).
+# Usage: process_exited PID
+process_exited() {
+	local pid="${1}"
+	local stat
+	stat="$(cat "/proc/${pid}/stat" 2>/dev/null || true)"
+	[[ -z "${stat}" || "${stat##*) }" == Z* ]]
 }
 
 # Lays out a slug at APP_DIR as bin/compile does: .profile.d/dynostat.sh, and .dynostat/ with
@@ -67,7 +75,8 @@ make_slug() {
 # stand-in, cwd HOME, and every .profile.d script sourced first, as the dyno's bash --login
 # does. Extra NAME=VALUE arguments are added to the environment. The shell writes to a file,
 # like a dyno's log stream, because an agent it starts keeps that stream open for its whole
-# life; the file is printed once the shell is done.
+# life; the file is printed once the shell is done. The shell runs under a reaper, as under
+# a dyno's PID 1, which adds to STARTED the pid of every process the shell left behind.
 # Usage: dyno_shell DYNO SCRIPT [NAME=VALUE ...]
 dyno_shell() {
 	local dyno="${1}"
@@ -76,7 +85,8 @@ dyno_shell() {
 	local status=0
 	shift 2
 	# shellcheck disable=SC2016 # expanded by the dyno's shell, not by this one
-	env -i HOME="${APP}" PATH=/usr/local/bin:/usr/bin:/bin DYNO="${dyno}" \
+	"${SYSTEM_PYTHON}" -I -S "${HELPERS_DIR}/reaper.py" started "${STARTED}" -- \
+		env -i HOME="${APP}" PATH=/usr/local/bin:/usr/bin:/bin DYNO="${dyno}" \
 		DYNOSTAT_TEST_STATE_DIR="${STATE_DIR}" "$@" \
 		bash --noprofile --norc -c 'cd "${HOME}" && for f in "${HOME}"/.profile.d/*.sh; do source "${f}"; done
 '"${script}" >"${shell_log}" 2>&1 || status="$?"
@@ -132,36 +142,33 @@ assert_sourcing_is_invisible() {
 	wait_for_attempts 1
 }
 
-# Waits until COUNT agents have started (won or lost the lock); fails after 10 s.
+# Waits until COUNT agents have started (won or lost the lock), then fails unless exactly
+# COUNT have.
 # Usage: wait_for_attempts COUNT
 wait_for_attempts() {
 	local count="${1}"
-	local waited=0 lines=0
-	while ((waited < 200)); do
-		if [[ -f "${STATE_DIR}/attempts" ]]; then
-			lines="$(wc -l <"${STATE_DIR}/attempts")"
-			((lines >= count)) && break
-		fi
-		sleep 0.05
-		waited=$((waited + 1))
-	done
-	assert_equal "${lines}" "${count}"
+	local started
+	wait_for "${count} agents to start" attempts_at_least "${count}"
+	started="$(wc -l <"${STATE_DIR}/attempts")"
+	assert_equal "${started}" "${count}"
+}
+
+# Succeeds once at least COUNT agents have started.
+# Usage: attempts_at_least COUNT
+attempts_at_least() {
+	local count="${1}"
+	local started
+	[[ -f "${STATE_DIR}/attempts" ]] || return 1
+	started="$(wc -l <"${STATE_DIR}/attempts")"
+	((started >= count))
 }
 
 # Waits for the winning agent's state file and prints its path.
 agent_state_file() {
-	local waited=0 found
-	while ((waited < 200)); do
-		for found in "${STATE_DIR}"/agent.*.json; do
-			if [[ -f "${found}" ]]; then
-				echo "${found}"
-				return 0
-			fi
-		done
-		sleep 0.05
-		waited=$((waited + 1))
-	done
-	return 1
+	local found
+	wait_for "the agent's state file" compgen -G "${STATE_DIR}/agent.*.json" >/dev/null
+	found="$(compgen -G "${STATE_DIR}/agent.*.json")"
+	echo "${found%%$'\n'*}"
 }
 
 # Prints field NAME of the agent's state as JSON.
@@ -174,28 +181,28 @@ agent_field() {
 		"${state}" "${name}"
 }
 
-# Fails unless no agent ever started, giving a launched one time to show up first.
+# Fails unless the test's dyno shells started no process at all. Nothing is left to wait for:
+# each shell ran under a reaper, which had every process the shell's launch started, running
+# or exited, by the time the shell exited.
 assert_no_agent_started() {
-	sleep 0.5
+	assert [ -f "${STARTED}" ]
+	run -0 cat "${STARTED}"
+	assert_output ""
 	assert [ ! -e "${STATE_DIR}/attempts" ]
 }
 
 # Fails unless exactly one of the agents that started is still alive, and it is the one that
-# holds the lock.
+# holds the lock: every other one exits as soon as it finds the lock taken.
 assert_one_agent_alive() {
-	local winner pid stat alive=0
+	local winner pid
 	run -0 find "${STATE_DIR}" -name 'agent.*.json'
 	assert_equal "${#lines[@]}" 1
 	winner="$(agent_field pid)"
-	sleep 0.3
 	while IFS= read -r pid; do
 		[[ "${pid}" == "${winner}" ]] && continue
-		# An exited process may linger as a zombie until this machine's PID 1 reaps it.
-		stat="$(cat "/proc/${pid}/stat" 2>/dev/null || true)"
-		[[ -n "${stat}" && "${stat##*) }" != Z* ]] && alive=$((alive + 1))
+		wait_for "agent ${pid}, which lost the lock, to exit" process_exited "${pid}"
 	done <"${STATE_DIR}/attempts"
-	assert_equal "${alive}" 0
-	assert [ -d "/proc/${winner}" ]
+	refute process_exited "${winner}"
 }
 
 # A directory every user can reach (the test's own temporary directory is root's alone),
@@ -299,7 +306,7 @@ make_shared_slug() {
 		[[ "${types}" == "(unset)" ]] || env_args+=("DYNOSTAT_PROCESS_TYPES=${types/#(empty)/}")
 		[[ "${disable}" == "(unset)" ]] || env_args+=("DYNOSTAT_DISABLE=${disable/#(empty)/}")
 		# shellcheck disable=SC2016 # expanded by the dyno's shell, not by this one
-		run -0 "${SYSTEM_PYTHON}" "${HELPERS_DIR}/settle.py" "${log}" -- \
+		run -0 "${SYSTEM_PYTHON}" -I -S "${HELPERS_DIR}/reaper.py" settle "${log}" -- \
 			env -i HOME="${real_app}" PATH=/usr/bin:/bin "${env_args[@]}" \
 			bash -c 'cd "${HOME}" && for f in .profile.d/*.sh; do . "${f}"; done'
 		log_text="$(<"${log}")"
@@ -514,7 +521,7 @@ PATH='${impostors}':\"\${PATH}\""
 
 @test "the agent is orphaned at once to the nearest reaper, in its own session, away from the shell's process group" {
 	# shellcheck disable=SC2016 # expanded by the dyno's shell, not by this one
-	run -0 "${SYSTEM_PYTHON}" "${HELPERS_DIR}/subreaper.py" "${STATE_DIR}" -- \
+	run -0 "${SYSTEM_PYTHON}" -I -S "${HELPERS_DIR}/reaper.py" placement "${STATE_DIR}" -- \
 		env -i HOME="${APP}" PATH=/usr/bin:/bin DYNO=web.1 DYNOSTAT_TEST_STATE_DIR="${STATE_DIR}" \
 		bash --noprofile --norc -c 'source "${HOME}/.profile.d/dynostat.sh"'
 	local report="${output}"
@@ -554,11 +561,7 @@ PATH='${impostors}':\"\${PATH}\""
 	assert_output "\"${log}\""
 	run -0 agent_field stderr
 	assert_output "\"${BATS_TEST_TMPDIR}/stderr.log\""
-	local waited=0
-	while ! grep -q 'agent stub started' "${log}" && ((waited < 100)); do
-		sleep 0.05
-		waited=$((waited + 1))
-	done
+	wait_for "the agent's first line in the log" grep -q 'agent stub started' "${log}"
 	run -0 cat "${log}"
 	assert_output "agent stub started"
 }

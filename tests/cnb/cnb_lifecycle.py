@@ -190,15 +190,13 @@ class Lifecycle:
             **phase_env,
             **self.target,
         )
-        return subprocess.run(
+        return run_in_app_dir(
             [str(self.buildpack_dir / "bin" / program), *arguments],
-            cwd=self.app_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
+            self.app_dir,
+            env,
+            timeout,
             capture_output=True,
             text=True,
-            timeout=timeout,
-            check=False,
         )
 
     def layer_tomls(self) -> dict[str, dict]:
@@ -265,6 +263,16 @@ class Lifecycle:
             (self.layers_dir / f"{name}.toml").write_text(dump_toml(stored.toml))
             shutil.copytree(stored.content, self.layers_dir / name, symlinks=True)
         return self.layers_dir
+
+
+def run_in_app_dir(
+    argv: list[str], app_dir: Path, env: dict[str, str], timeout: float, **output
+) -> subprocess.CompletedProcess:
+    """Runs a program as the lifecycle runs the buildpack's and the app's: in the app
+    directory, with an empty stdin, its output where ``output`` says."""
+    return subprocess.run(
+        argv, cwd=app_dir, env=env, stdin=subprocess.DEVNULL, timeout=timeout, check=False, **output
+    )
 
 
 def validate_build_plan(plan: dict) -> None:
@@ -487,14 +495,5 @@ def launch(
                 raise LifecycleError(f"exec.d {program.name} exited {run.code}: launch fails")
             env.update(run.output)
             runs.append(run)
-    process = subprocess.run(
-        ["bash", "-c", command],
-        cwd=app_dir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        timeout=timeout,
-        check=False,
-    )
+    process = run_in_app_dir(["bash", "-c", command], app_dir, env, timeout, stdout=log, stderr=log)
     return Launch(env, runs, process)

@@ -1,24 +1,22 @@
 """Fixtures for the CNB tests: a download server, a stand-in CPython, a lifecycle, a reaper.
 
-Each test kills, by pid, the orphans (agents) that appeared during it, also when it fails.
+Each test ends, by pid, the orphans (agents) that appeared during it, also when it fails.
 """
 
 from __future__ import annotations
 
-import ctypes
 import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from support.paths import BUILDPACK_HELPERS, REPO
+from support.subreaper import Subreaper
 
-from cnb_support import BUILD_TEST_HELPERS, PR_SET_CHILD_SUBREAPER, REPO, DownloadServer, Reaper
-
-sys.path.insert(0, str(BUILD_TEST_HELPERS))
+sys.path.insert(0, str(BUILDPACK_HELPERS))
 
 import standalone_archive
 from cnb_lifecycle import Lifecycle
+from cnb_support import DownloadServer
 
 
 @pytest.fixture
@@ -67,12 +65,12 @@ def lifecycle(tmp_path, standalone_python) -> Lifecycle:
 
 @pytest.fixture
 def reaper():
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        pytest.skip("prctl(PR_SET_CHILD_SUBREAPER) is not available here")
-    watcher = Reaper()
+    """This test process as the orphans' reaper, the way a dyno's PID 1 is."""
+    try:
+        watcher = Subreaper()
+    except OSError as error:
+        pytest.skip(f"cannot reap orphans here: {error}")
     try:
         yield watcher
     finally:
-        watcher.end_all()
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        watcher.close()

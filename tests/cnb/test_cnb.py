@@ -17,7 +17,10 @@ import pytest
 import standalone_archive
 import tomllib
 from cnb_lifecycle import LAUNCH_ENV_EXCLUDED, launch, launch_env
-from cnb_support import REPO, Reaper, _is_zombie
+
+from support import readme_decoder
+from support.paths import REPO
+from support.subreaper import is_running, stat_fields
 
 FIR_WEB = "web-12a34b56d-e78f9"
 # Seconds exec.d may take, and fd 3 stay open: it must never wait for the agent, which runs
@@ -74,14 +77,19 @@ def agent_lines(log_path: Path, source: str) -> list[str]:
     ]
 
 
-def stat_fields(pid: int) -> list[str]:
-    """stat(5) fields from 1 on, index = field number - 1, split after the last ')'.
+def wait_for_agent_lines(log_path: Path, source: str, timeout: float = 10.0) -> list[str]:
+    """The agent's lines, once its first has reached the log."""
+    deadline = time.monotonic() + timeout
+    while not (lines := agent_lines(log_path, source)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert lines, f"no line of the agent's within {timeout:g} s"
+    return lines
 
-    Read as bytes, as the agent reads it: the comm is whatever bytes the process chose."""
-    stat = Path(f"/proc/{pid}/stat").read_bytes()
-    head, _, tail = stat.rpartition(b")")
-    pid_field, _, comm = head.partition(b" (")
-    return [pid_field.decode(), comm.decode("utf-8", "replace"), *tail.decode().split()]
+
+def assert_each_stayed_out(reaper, pids: set[int]) -> None:
+    """Every process in PIDS (what a finished launch left) exits by itself, with 0: agents
+    that found the lock taken, or were told to stay out of this dyno."""
+    assert reaper.wait_for_exit(pids) == dict.fromkeys(pids, 0)
 
 
 def test_buildpack_toml_is_a_buildpack_api_0_10_descriptor_for_linux_amd64_and_arm64():
@@ -201,12 +209,12 @@ def test_exec_d_returns_at_once_with_fd_3_closed_and_one_agent_keeps_running(
     assert len(launched.exec_d) == 1
     assert launched.process.returncode == 0
 
-    agents = reaper.wait_for_orphans(1)
+    # Still running after the process it was started for has ended.
+    agents = reaper.running()
     assert len(agents) == 1
     (agent,) = agents
-    os.kill(agent, 0)  # still running after the process it was started for has ended
     fields = stat_fields(agent)
-    assert fields[1] == "python3"
+    assert fields[1] == b"python3"
     assert int(fields[5]) == agent, "the agent leads its own session, away from the app's"
     assert os.readlink(f"/proc/{agent}/fd/0") == "/dev/null"
 
@@ -216,19 +224,21 @@ def test_exec_d_returns_at_once_with_fd_3_closed_and_one_agent_keeps_running(
     lines = agent_lines(log_path, FIR_WEB)
     tasks_lines = [line for line in lines if " sample#dynostat.tasks=" in line]
     assert len(tasks_lines) >= 2, log  # at least two ticks while the process ran
-    assert all(line.split(" ", 2)[1].startswith("dyno=") for line in lines)
+    assert all(list(readme_decoder.fields(line))[:2] == ["source", "dyno"] for line in lines)
 
 
 def test_a_second_launch_in_the_same_dyno_starts_no_second_agent(lifecycle, tmp_path, reaper):
     built_image(lifecycle)
     launch_dyno(lifecycle, tmp_path, FIR_WEB, DYNOSTAT_INTERVAL="5")
-    first = reaper.wait_for_orphans(1)
+    first = reaper.running()
     assert len(first) == 1
-    # `heroku run:inside` runs the launcher again in the same dyno.
+    # `heroku run:inside` runs the launcher again in the same dyno. Once it has returned,
+    # what it started is this process's child: one agent, which finds the lock taken.
     launch_dyno(lifecycle, tmp_path, FIR_WEB, DYNOSTAT_INTERVAL="5")
-    time.sleep(1.0)  # long enough for a second agent to start and find the lock taken
-    alive = {pid for pid in reaper.orphans() if stat_fields(pid)[2] != "Z"}
-    assert alive == first
+    second = reaper.orphans() - first
+    assert len(second) == 1
+    assert_each_stayed_out(reaper, second)
+    assert reaper.running() == first
 
 
 def test_exec_d_starts_one_agent_whatever_shell_settings_the_app_s_environment_carries(
@@ -254,7 +264,8 @@ def test_exec_d_starts_one_agent_whatever_shell_settings_the_app_s_environment_c
     _, log_path = launch_dyno(
         lifecycle, tmp_path, FIR_WEB, command="echo app ran", DYNOSTAT_INTERVAL="5", **hostile
     )
-    assert len(reaper.wait_for_orphans(1)) == 1
+    assert len(reaper.running()) == 1
+    wait_for_agent_lines(log_path, FIR_WEB)
     lines = log_path.read_text().splitlines()
     # The app's own line, and otherwise only the agent's (which may come first): nothing the
     # hostile settings could have printed.
@@ -280,15 +291,16 @@ def test_a_read_only_tmp_still_gets_exactly_one_agent_however_often_it_launches(
 ):
     built_image(lifecycle)
     _, log_path = launch_dyno(lifecycle, tmp_path, FIR_WEB, DYNOSTAT_INTERVAL="5")
-    first = reaper.wait_for_orphans(1)
+    first = reaper.running()
     assert len(first) == 1
     for _ in range(3):
         launch_dyno(lifecycle, tmp_path, FIR_WEB, DYNOSTAT_INTERVAL="5")
-    time.sleep(1.0)  # long enough for a second agent to start and find the lock taken
-    alive = {pid for pid in reaper.orphans() if stat_fields(pid)[2] != "Z"}
-    assert alive == first
+    later = reaper.orphans() - first
+    assert len(later) == 3
+    assert_each_stayed_out(reaper, later)
+    assert reaper.running() == first
     assert not (read_only_tmp / "dynostat.lock").exists()  # no file: the socket holds it
-    assert agent_lines(log_path, FIR_WEB)
+    wait_for_agent_lines(log_path, FIR_WEB)
     assert "at=error" not in log_path.read_text()
 
 
@@ -316,16 +328,22 @@ def test_process_types_are_filtered_by_fir_and_classic_dyno_names(
     config = {"DYNOSTAT_INTERVAL": "1"}
     if process_types is not None:
         config["DYNOSTAT_PROCESS_TYPES"] = process_types
-    _, log_path = launch_dyno(lifecycle, tmp_path, dyno, command="sleep 1.2", **config)
-    found = reaper.wait_for_orphans(agents, timeout=1.5 if agents else 0.8)
-    assert len(found) == agents
-    assert bool(agent_lines(log_path, dyno)) == bool(agents)
+    _, log_path = launch_dyno(lifecycle, tmp_path, dyno, command="true", **config)
+    if agents:
+        wait_for_agent_lines(log_path, dyno)
+        assert len(reaper.running()) == 1
+    else:
+        # The launch is over: whatever it started (where the launcher cannot tell, the agent
+        # decides) is this process's child and stays out by itself.
+        assert_each_stayed_out(reaper, reaper.orphans())
+        assert agent_lines(log_path, dyno) == []
 
 
 def test_disabled_at_run_time_starts_nothing_and_prints_nothing(lifecycle, tmp_path, reaper):
     built_image(lifecycle)
     _, log_path = launch_dyno(lifecycle, tmp_path, FIR_WEB, DYNOSTAT_DISABLE="true")
-    assert reaper.wait_for_orphans(1, timeout=0.8) == set()
+    # The launch is over, and nothing it could have started is left to come: no process.
+    assert reaper.orphans() == set()
     assert log_path.read_text() == ""
 
 
@@ -344,7 +362,7 @@ def test_the_dyno_boots_when_the_agent_cannot_start(lifecycle, tmp_path, reaper)
     assert [run.code for run in launched.exec_d] == [0]
     assert launched.process.returncode == 0
     assert (tmp_path / "dyno.log").read_text() == "booted\n"
-    assert reaper.wait_for_orphans(1, timeout=0.8) == set()
+    assert reaper.orphans() == set()
 
 
 def test_a_new_target_architecture_replaces_the_cached_runtime(lifecycle, download_server):
@@ -395,10 +413,12 @@ def test_the_reaper_lists_a_child_whose_name_is_not_utf_8(reaper):
         named.wait(timeout=5)
 
 
-def test_the_reaper_reads_the_machine_s_proc_as_bytes(process_with_hostile_name):
+def test_the_reaper_reads_a_hostile_name_in_proc_as_bytes(process_with_hostile_name, reaper):
     pid, comm = process_with_hostile_name
-    reaper = Reaper()
     assert pid in reaper.before, "the named process is this test's own child"
     assert reaper.orphans() == set()
-    assert not _is_zombie(pid)
-    assert stat_fields(pid)[:3] == [str(pid), comm.decode("utf-8", "replace"), "S"]
+    assert is_running(pid)
+    pid_field, name, state = stat_fields(pid)[:3]
+    assert (pid_field, name) == (str(pid).encode(), comm)
+    # Between its "ready" and its read of stdin it may still be on a CPU.
+    assert state in (b"S", b"R")

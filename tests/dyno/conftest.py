@@ -4,15 +4,11 @@ test fails (pytest shows captured output of failed tests)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import harness
-from scenario import APPS, CONFIG
+import pytest
+from scenario import APP_FILES, APPS, CONFIG
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +35,7 @@ def boot(dyno_machine: None, build_cache: Path):
             command,
             config={**CONFIG, **(config or {})},
             cache_dir=build_cache,
+            app_files=APP_FILES,
             **options,
         )
         sessions.append(session)

@@ -16,10 +16,12 @@ import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the support package
 
 import harness
-from scenario import APPS
+from scenario import APP_FILES, APPS
+
+from support import readme_decoder
 
 TASKS_LIMIT = 256  # Standard-1X
 INTERVAL = 2
@@ -55,6 +57,7 @@ def main() -> int:
         APPS / "zombies",
         "python3 web.py",
         config=CONFIG,
+        app_files=APP_FILES,
         tasks_limit=TASKS_LIMIT,
         grace=5,
         on_line=show,
@@ -72,7 +75,7 @@ def main() -> int:
     print()
     print(f"worker started           +{0:5.1f} s")
     for warning in early:
-        fields = harness.logfmt(warning.text)
+        fields = readme_decoder.fields(warning.text)
         print(
             f"{fields['event']:<24} +{warning.mono - started.mono:5.1f} s  "
             f"pid={fields.get('pid')} comm={fields.get('comm')}"

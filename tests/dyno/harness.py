@@ -1,10 +1,13 @@
 """A Heroku-like dyno on this machine, for tests and by hand.
 
     python3 tests/dyno/harness.py APP_DIR 'command' [--dyno web.1] [--seconds 30] ...
+    python3 tests/dyno/harness.py tests/dyno/apps/zombies 'python3 web.py' \
+        --app-file tests/dyno/apps/serving.py
 
-builds APP_DIR with the buildpack the way the platform does (bin/detect, bin/compile
-BUILD_DIR CACHE_DIR ENV_DIR with config vars as files, bin/release), boots the slug as a
-dyno, prints the dyno's log stream with a timestamp per line, and stops it like the platform.
+builds APP_DIR (with each --app-file beside its own files) with the buildpack the way the
+platform does (bin/detect, bin/compile BUILD_DIR CACHE_DIR ENV_DIR with config vars as files,
+bin/release), boots the slug as a dyno, prints the dyno's log stream with a timestamp per
+line, and stops it like the platform.
 
 A dyno here is:
 - its own PID namespace with its own /proc, whose PID 1 is a reaping init (init.py), so the
@@ -49,12 +52,16 @@ from pathlib import Path
 from re import Pattern
 from typing import Callable, TextIO, Union
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, when run by hand
+
+from support import readme_decoder
+from support.network import free_port
+from support.paths import REPO, SYSTEM_PYTHON
+from support.processes import isolated_python_in_namespaces, stop
+
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
 INIT = HERE / "init.py"
 PROFILE = HERE / "profile.sh"
-# The run image's own Python, readable by any user (unlike a pyenv under /root).
-RUN_PYTHON = "/usr/bin/python3"
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 STACK = "heroku-22"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -114,8 +121,8 @@ def unsupported_reason() -> str | None:
     for tool in ("unshare", "nsenter", "setpriv", "mount", "bash"):
         if shutil.which(tool, path=BASE_PATH) is None:
             return f"dynos need {tool}(1), not found on {BASE_PATH}"
-    if not os.access(RUN_PYTHON, os.X_OK):
-        return f"dynos need the run image's Python at {RUN_PYTHON}"
+    if not os.access(SYSTEM_PYTHON, os.X_OK):
+        return f"dynos need the run image's Python at {SYSTEM_PYTHON}"
     if cgroup_mode() is None:
         return "dynos need pids and memory cgroups (v1 or v2), none found"
     probe = subprocess.run(
@@ -260,12 +267,6 @@ def free_uid() -> int:
             return uid
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def chown_tree(root: Path, uid: int, gid: int) -> None:
     os.lchown(root, uid, gid)
     for directory, dirnames, filenames in os.walk(root):
@@ -281,13 +282,18 @@ def build(
     *,
     buildpack: Path | None = REPO,
     stack: str = STACK,
+    app_files: Sequence[Path] = (),
 ) -> Build:
     """Build app_dir into a slug under work_dir, like the platform runs a classic buildpack.
 
-    With buildpack=None the app is copied as it is (for testing the dyno itself).
+    Each of app_files is copied beside the app's own files first, as an app vendors a module
+    it shares with others. With buildpack=None the app is copied as it is (for testing the
+    dyno itself).
     """
     build_dir = work_dir / "build"
     shutil.copytree(app_dir, build_dir, symlinks=True)
+    for path in app_files:
+        shutil.copy(path, build_dir / Path(path).name)
     if buildpack is None:
         return Build(slug=build_dir, detect="", compile="", release="")
     env_dir = work_dir / "env"
@@ -420,22 +426,11 @@ class Dyno:
         self._platform(f"Starting process with command `{self.command}`")
         try:
             self._unshare = subprocess.Popen(
-                [
-                    "unshare",
-                    "--pid",
-                    "--fork",
-                    "--mount",
-                    "--mount-proc",
-                    "--uts",
-                    "--propagation",
-                    "private",
-                    "--",
-                    RUN_PYTHON,
-                    "-I",
-                    "-S",
+                isolated_python_in_namespaces(
+                    ["--pid", "--fork", "--mount", "--mount-proc", "--uts"],
                     str(INIT),
                     str(spec_file),
-                ],
+                ),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
@@ -556,11 +551,7 @@ class Dyno:
                 self._signal_member(pid, signal.SIGKILL)
             time.sleep(0.02)
         if self._unshare is not None:
-            try:
-                self._unshare.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._unshare.kill()
-                self._unshare.wait()
+            stop(self._unshare, timeout=10)
         for reader in self._readers:
             reader.join(timeout=5)
         if self.exit_status is None:
@@ -849,7 +840,7 @@ class Dyno:
             "c['tasks']=c['threads'];print(json.dumps(c))\n"
         )
         result = subprocess.run(
-            self._enter_argv([RUN_PYTHON, "-I", "-S", "-c", script], as_user=False),
+            self._enter_argv([SYSTEM_PYTHON, "-I", "-S", "-c", script], as_user=False),
             capture_output=True,
             text=True,
             timeout=30,
@@ -878,16 +869,7 @@ def _predicate(matcher: Matcher) -> Callable[[LogLine], bool]:
     return lambda line: line.source == "app" and pattern.search(line.text) is not None
 
 
-# -- reading the agent's lines -----------------------------------------------------------
-
-_LOGFMT = re.compile(r'([^\s=]+)=("(?:[^"\\]|\\.)*"|\S*)')
-
-
-def logfmt(text: str) -> dict:
-    """key=value pairs of one logfmt line; a quoted value is a JSON string (see the README)."""
-    return {
-        key: json.loads(raw) if raw.startswith('"') else raw for key, raw in _LOGFMT.findall(text)
-    }
+# -- reading the agent's lines (with the README's decoder) --------------------------------
 
 
 def metric_lines(lines: Sequence[LogLine], metric: str, prefix: str = "dynostat.") -> list:
@@ -898,7 +880,7 @@ def metric_lines(lines: Sequence[LogLine], metric: str, prefix: str = "dynostat.
 
 def metric(line: LogLine, name: str, prefix: str = "dynostat.") -> float | None:
     """The number of sample#<prefix><name> in a line, without its unit."""
-    value = logfmt(line.text).get(f"sample#{prefix}{name}")
+    value = readme_decoder.fields(line.text).get(f"sample#{prefix}{name}")
     if value is None:
         return None
     return float(re.match(r"-?[0-9.]+", value).group(0))
@@ -915,7 +897,7 @@ def warnings(lines: Sequence[LogLine], event: str | None = None) -> list:
     for line in lines:
         if line.source != "app" or "at=warn" not in line.text:
             continue
-        fields = logfmt(line.text)
+        fields = readme_decoder.fields(line.text)
         if fields.get("at") == "warn" and (event is None or fields.get("event") == event):
             found.append(line)
     return found
@@ -945,9 +927,11 @@ class run:
         cache_dir: Path | None = None,
         buildpack: Path | None = REPO,
         build_echo: TextIO | None = None,
+        app_files: Sequence[Path] = (),
         **dyno_options: object,
     ) -> None:
         self.build_echo = build_echo
+        self.app_files = app_files
         self.app_dir = Path(app_dir)
         self.command = command
         self.config = dict(config or {})
@@ -961,7 +945,14 @@ class run:
         self.work_dir = Path(tempfile.mkdtemp(prefix="dynostat-build-"))
         try:
             cache = self.cache_dir or self.work_dir / "cache"
-            built = build(self.app_dir, self.work_dir, cache, self.config, buildpack=self.buildpack)
+            built = build(
+                self.app_dir,
+                self.work_dir,
+                cache,
+                self.config,
+                buildpack=self.buildpack,
+                app_files=self.app_files,
+            )
             if self.build_echo is not None:
                 print(built.detect + built.compile + built.release, file=self.build_echo)
             self.dyno = Dyno(built.slug, self.command, config=self.config, **self.dyno_options)
@@ -1023,6 +1014,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run the app directory as it is, without the buildpack",
     )
     parser.add_argument("--show-build", action="store_true", help="print the build output")
+    parser.add_argument(
+        "--app-file",
+        action="append",
+        default=[],
+        type=Path,
+        help="a file to put beside the app's own (repeatable), as the fixture apps' serving.py",
+    )
     args = parser.parse_args(argv)
     reason = unsupported_reason()
     if reason:
@@ -1041,6 +1039,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config=config,
             buildpack=None if args.no_build else REPO,
             build_echo=sys.stdout if args.show_build else None,
+            app_files=args.app_file,
             dyno=args.dyno,
             tasks_limit=args.tasks_limit,
             memory_limit=args.memory_mb * MIB,

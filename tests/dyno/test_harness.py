@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import harness
+from scenario import APPS
 
 MARKER = "DYNO_HARNESS_MARKER"
 
@@ -75,9 +76,13 @@ def test_the_task_limit_stops_forks_with_eagain(boot):
 
 def test_orphans_are_reaped_by_init_so_they_never_stay_zombies(boot):
     # The subshell exits at once, orphaning its sleeper; the sleeper exits a moment later.
+    # Its /proc entry outlives it as long as it is a zombie: it goes only once init has
+    # reaped it, so the shell waits for exactly that (and never ends if init does not).
     dyno = boot(
         "plain",
-        "(sleep 0.2 &); sleep 2; grep -h '^State:' /proc/[0-9]*/status | grep -c Z; true",
+        "orphan=$( (sleep 0.2 >/dev/null & echo $!) ); "
+        'while [ -e "/proc/${orphan}" ]; do sleep 0.02; done; '
+        "grep -h '^State:' /proc/[0-9]*/status | grep -c Z; true",
         buildpack=None,
     )
     assert dyno.wait_exit(10) == 0
@@ -106,7 +111,7 @@ def test_stop_sends_sigterm_to_every_process_then_sigkill_after_the_grace_period
 def test_leaving_the_block_removes_every_process_cgroup_and_file_even_after_an_error(
     dyno_machine, tmp_path
 ):
-    app = Path(__file__).resolve().parent / "apps" / "plain"
+    app = APPS / "plain"
     try:
         with harness.run(
             app, "sleep 60", buildpack=None, cache_dir=tmp_path, dyno="worker.1"

@@ -9,6 +9,8 @@ import harness
 import pytest
 from scenario import INTERVAL
 
+from support import readme_decoder
+
 MEMORY_LIMIT = 256 * harness.MIB
 
 
@@ -44,9 +46,9 @@ def test_a_healthy_dyno_gets_a_line_group_every_interval_with_the_dyno_s_own_num
     quota = f"{dyno.cgroups.read_memory_limit() / harness.MIB:.2f}MB"
     assert quota == "256.00MB"
     for line in harness.metric_lines(lines, "memory_quota"):
-        assert harness.logfmt(line.text)["sample#dynostat.memory_quota"] == quota
-        assert harness.logfmt(line.text)["dyno"] == dyno.hostname
-        assert harness.logfmt(line.text)["source"] == "web.1"
+        assert readme_decoder.fields(line.text)["sample#dynostat.memory_quota"] == quota
+        assert readme_decoder.fields(line.text)["dyno"] == dyno.hostname
+        assert readme_decoder.fields(line.text)["source"] == "web.1"
     assert dyno.cgroups.read_pids_max() == 200
     for line in tasks_lines:
         # Both limits are 200 here: RLIMIT_NPROC of the dyno's user and the cgroup's pids.max.

@@ -5,7 +5,7 @@ agent."""
 from __future__ import annotations
 
 import harness
-from scenario import INTERVAL
+from scenario import assert_exec_sessions_leave_one_agent
 
 
 def test_a_one_off_dyno_starts_no_agent_and_prints_nothing(boot):
@@ -21,20 +21,9 @@ def test_a_one_off_dyno_starts_no_agent_and_prints_nothing(boot):
 def test_sourcing_the_profile_again_in_a_running_dyno_leaves_exactly_one_agent(boot):
     dyno = boot("healthy", "python3 web.py")
     dyno.wait_for("sample#dynostat.tasks=", 10)
-    (agent,) = dyno.agents()
     sessions = [
         None,  # like `heroku ps:exec`: no config vars, no DYNO
         {"PATH": harness.BASE_PATH, "HOME": "/app", "DYNO": "web.1"},  # the dyno's name only
         dyno.environment(),  # a nested login shell of the app: everything the dyno has
     ]
-    for env in sessions:
-        for _ in range(2):
-            result = dyno.exec("true", env=env)
-            assert (result.returncode, result.stdout) == (0, "")
-    mark = len(dyno.lines)
-    for _ in range(3):
-        dyno.wait_for("sample#dynostat.tasks=", 3 * INTERVAL, after=len(dyno.lines))
-    assert [process.host_pid for process in dyno.agents()] == [agent.host_pid]
-    # One agent prints one group per interval; a second would crowd the stream.
-    tasks_lines = harness.metric_lines(dyno.lines[mark:], "tasks")
-    assert all(gap >= 0.5 * INTERVAL for gap in harness.gaps(tasks_lines))
+    assert_exec_sessions_leave_one_agent(dyno, [env for env in sessions for _ in range(2)], 3)

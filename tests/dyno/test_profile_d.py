@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import shutil
 
-import harness
 import pytest
-from scenario import APPS, INTERVAL
+from scenario import APPS, assert_exec_sessions_leave_one_agent
 
 
 def app_with_profile(tmp_path, script: str):
@@ -19,19 +18,6 @@ def app_with_profile(tmp_path, script: str):
     (app / ".profile.d").mkdir()
     (app / ".profile.d" / "000-app.sh").write_text(script)
     return app
-
-
-def assert_one_agent_through_exec_sessions(dyno) -> None:
-    (agent,) = dyno.agents()
-    for env in (None, dyno.environment(), dyno.environment()):
-        result = dyno.exec("echo session ran", env=env)
-        assert (result.returncode, result.stdout) == (0, "session ran\n")
-    mark = len(dyno.lines)
-    for _ in range(2):
-        dyno.wait_for("sample#dynostat.tasks=", 3 * INTERVAL, after=len(dyno.lines))
-    assert [process.host_pid for process in dyno.agents()] == [agent.host_pid]
-    tasks_lines = harness.metric_lines(dyno.lines[mark:], "tasks")
-    assert all(gap >= 0.5 * INTERVAL for gap in harness.gaps(tasks_lines))
 
 
 @pytest.mark.parametrize(
@@ -55,7 +41,7 @@ def test_a_login_shell_in_posix_mode_or_with_readonly_names_boots_the_app_and_on
     dyno.wait_for("sample#dynostat.tasks=", 10)
     texts = [line.text for line in dyno.app_lines()]
     assert [text for text in texts if not text.startswith(("web: ", "source=web.1 "))] == []
-    assert_one_agent_through_exec_sessions(dyno)
+    assert_exec_sessions_leave_one_agent(dyno, [None, dyno.environment(), dyno.environment()], 2)
 
 
 def test_a_read_only_slug_gets_exactly_one_agent_however_often_the_profile_is_sourced(boot):
@@ -63,5 +49,5 @@ def test_a_read_only_slug_gets_exactly_one_agent_however_often_the_profile_is_so
     dyno.wait_for("sample#dynostat.tasks=", 10)
     probe = dyno.exec("touch /app/.dynostat/run/agent.lock 2>&1; echo $?")
     assert probe.stdout.splitlines()[-1] != "0", "the slug is writable"
-    assert_one_agent_through_exec_sessions(dyno)
+    assert_exec_sessions_leave_one_agent(dyno, [None, dyno.environment(), dyno.environment()], 2)
     assert not [line.text for line in dyno.app_lines() if "at=error" in line.text]

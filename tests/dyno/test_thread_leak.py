@@ -7,6 +7,8 @@ import re
 import harness
 from scenario import INTERVAL
 
+from support import readme_decoder
+
 
 def test_the_agent_names_the_process_whose_threads_climb(boot):
     dyno = boot("threads", "python3 web.py", config={"THREAD_RATE": "5", "THREAD_MAX": "40"})
@@ -15,11 +17,12 @@ def test_the_agent_names_the_process_whose_threads_climb(boot):
     warning = dyno.wait_for(
         lambda line: bool(harness.warnings([line], "threads_rising")), 10 * INTERVAL
     )
-    fields = harness.logfmt(warning.text)
+    fields = readme_decoder.fields(warning.text)
     assert (fields["pid"], fields["comm"]) == (leaker_pid, "thread_leaker")
     assert int(fields["threads"]) > int(fields["from"])
     # The same process leads the thread ranking of the samples around the warning.
     top = dyno.wait_for("top#threads=", 3 * INTERVAL, after=dyno.lines.index(warning))
-    assert harness.logfmt(top.text)["top#threads"].startswith(f"{leaker_pid}/thread_leaker:")
+    assert readme_decoder.fields(top.text)["top#threads"].startswith(f"{leaker_pid}/thread_leaker:")
     # Nobody else is blamed: the web process and the agent keep one thread each.
-    assert {harness.logfmt(w.text)["pid"] for w in harness.warnings(dyno.lines)} == {leaker_pid}
+    blamed = {readme_decoder.fields(w.text)["pid"] for w in harness.warnings(dyno.lines)}
+    assert blamed == {leaker_pid}

@@ -9,6 +9,8 @@ import re
 import harness
 from scenario import INTERVAL
 
+from support import readme_decoder
+
 TASKS_LIMIT = 128
 
 
@@ -38,7 +40,7 @@ def test_the_agent_names_the_zombie_parent_before_fork_fails_and_prints_through_
     for event in ("zombies_rising", "tasks_near_limit"):
         early = [w for w in harness.warnings(lines, event) if w.mono < first_eagain.mono]
         assert early, f"no {event} warning before the first EAGAIN at {first_eagain}"
-        fields = harness.logfmt(early[0].text)
+        fields = readme_decoder.fields(early[0].text)
         assert (fields["pid"], fields["comm"]) == (worker_pid, "leaky_worker"), early[0]
         assert fields["source"] == "web.1"
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "report"))
+from support.paths import REPORT
+
+sys.path.insert(0, str(REPORT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from report_logs import heroku_logs, incident
 
-REPO = Path(__file__).resolve().parents[2]
+from support.paths import REPORT
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +163,7 @@ def test_without_plotly_the_page_is_refused_clearly_and_summaries_still_work(tmp
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
     python = str(bare / "bin" / "python")
-    env = {**os.environ, "PYTHONPATH": str(REPO / "report")}
+    env = {**os.environ, "PYTHONPATH": str(REPORT)}
     refused = run([python, "-m", "dynostat_report"], tmp_path, log_text.encode(), env=env)
     assert refused.returncode == 2
     assert refused.stderr.decode() == (

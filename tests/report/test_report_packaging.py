@@ -11,13 +11,12 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 import tomllib
 from report_logs import heroku_logs, incident
 
-REPO = Path(__file__).resolve().parents[2]
+from support.paths import AGENT, REPO, REPORT
 
 
 def test_the_agent_never_imports_the_report_or_its_charting_library():
@@ -29,14 +28,14 @@ def test_the_agent_never_imports_the_report_or_its_charting_library():
         "('dynostat_report', 'plotly', 'narwhals')))"
     )
     result = subprocess.run(
-        [sys.executable, "-I", "-c", code, str(REPO / "agent")],
+        [sys.executable, "-I", "-c", code, str(AGENT)],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     )
     assert result.stdout.strip() == "[]"
-    for path in (REPO / "agent").rglob("*"):
+    for path in AGENT.rglob("*"):
         if path.is_file():
             assert b"dynostat_report" not in path.read_bytes(), path
 
@@ -71,7 +70,7 @@ def test_the_wheel_holds_the_report_its_page_assets_and_command(tmp_path):
     # environment's pinned setuptools builds it.
     source = tmp_path / "source"
     source.mkdir()
-    shutil.copytree(REPO / "report", source / "report", ignore=shutil.ignore_patterns("__py*"))
+    shutil.copytree(REPORT, source / "report", ignore=shutil.ignore_patterns("__py*"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, source / name)
     subprocess.run(
@@ -142,7 +141,7 @@ def test_the_report_runs_on_this_python(python, tmp_path):
             "-I",
             "-c",
             code,
-            str(REPO / "report"),
+            str(REPORT),
             str(tmp_path / "stand-in"),
             "in.log",
             "-o",

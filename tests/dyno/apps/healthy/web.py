@@ -9,6 +9,8 @@ import http.server
 import os
 import time
 
+from serving import deadline
+
 
 class Hello(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
@@ -23,11 +25,11 @@ class Hello(http.server.BaseHTTPRequestHandler):
 
 
 def main() -> None:
-    deadline = time.monotonic() + float(os.environ.get("APP_SECONDS", "600"))
+    until = deadline()
     server = http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Hello)
     server.timeout = 0.5
     print(f"web: listening on 127.0.0.1:{os.environ['PORT']} pid={os.getpid()}", flush=True)
-    while time.monotonic() < deadline:
+    while time.monotonic() < until:
         server.handle_request()
 
 

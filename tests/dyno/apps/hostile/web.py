@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import ctypes
 import os
-import socket
 import threading
 import time
+from typing import NoReturn
+
+from serving import log, web_with_worker
 
 PR_SET_NAME = 15  # <linux/prctl.h>
 
 
-def log(who: str, message: str) -> None:
-    print(f"{who}[{os.getpid()}]: {message}", flush=True)
-
-
-def work(name: bytes, threads: int, zombies: int, deadline: float) -> None:
+def work(name: bytes, threads: int, zombies: int, until: float) -> NoReturn:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_NAME, ctypes.c_char_p(name), 0, 0, 0) != 0:
         log("worker", f"prctl failed: errno {ctypes.get_errno()}")
@@ -33,25 +31,13 @@ def work(name: bytes, threads: int, zombies: int, deadline: float) -> None:
         if os.fork() == 0:
             os._exit(0)
     log("worker", f"started pid={os.getpid()}")
-    done.wait(max(0.0, deadline - time.monotonic()))
+    done.wait(max(0.0, until - time.monotonic()))
     os._exit(0)
 
 
 def main() -> None:
-    deadline = time.monotonic() + float(os.environ.get("APP_SECONDS", "600"))
-    listener = socket.create_server(("127.0.0.1", int(os.environ["PORT"])))
-    listener.settimeout(0.2)
-    log("web", f"listening on 127.0.0.1:{os.environ['PORT']}")
-    if os.fork() == 0:
-        listener.close()
-        work(bytes.fromhex(os.environ["HOSTILE_COMM_HEX"]), 3, 2, deadline)
-    while time.monotonic() < deadline:
-        try:
-            connection, _ = listener.accept()
-        except socket.timeout:
-            continue
-        with connection:
-            connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+    name = bytes.fromhex(os.environ["HOSTILE_COMM_HEX"])
+    web_with_worker(lambda until: work(name, 3, 2, until))
 
 
 if __name__ == "__main__":

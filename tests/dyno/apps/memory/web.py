@@ -8,8 +8,8 @@ enough to the quota for the agent's warning, short of the OOM killer.
 from __future__ import annotations
 
 import os
-import socket
-import time
+
+from serving import deadline, listen, log, serve
 
 STEP = 1024 * 1024
 
@@ -36,33 +36,32 @@ def used_and_limit(cgroup: str) -> tuple[int, int]:
         return int(fields["anon"]) + int(fields["file"]), int(limit.read())
 
 
-def main() -> None:
-    deadline = time.monotonic() + float(os.environ.get("APP_SECONDS", "600"))
-    target = float(os.environ.get("MEMORY_TARGET_PCT", "94")) / 100
-    listener = socket.create_server(("127.0.0.1", int(os.environ["PORT"])))
-    listener.settimeout(0.05)
-    cgroup = memory_cgroup()
-    print(f"web[{os.getpid()}]: listening; growing to {target:.0%} of the quota", flush=True)
-    heap = []
-    holding = False
-    while time.monotonic() < deadline:
-        used, limit = used_and_limit(cgroup)
-        if used < target * limit:
+class Heap:
+    """Grows by a step each turn until the cgroup's usage reaches the target, then holds."""
+
+    def __init__(self, cgroup: str, target: float) -> None:
+        self.cgroup = cgroup
+        self.target = target
+        self.steps: list[bytearray] = []
+        self.holding = False
+
+    def turn(self) -> None:
+        used, limit = used_and_limit(self.cgroup)
+        if used < self.target * limit:
             # Filled, not just reserved: untouched pages are not resident.
-            heap.append(bytearray(b"\x01") * STEP)
-        elif not holding:
-            holding = True
-            print(
-                f"web[{os.getpid()}]: holding at {used / 2**20:.2f}MB of a "
-                f"{limit / 2**20:.2f}MB quota",
-                flush=True,
-            )
-        try:
-            connection, _ = listener.accept()
-        except socket.timeout:
-            continue
-        with connection:
-            connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+            self.steps.append(bytearray(b"\x01") * STEP)
+        elif not self.holding:
+            self.holding = True
+            log("web", f"holding at {used / 2**20:.2f}MB of a {limit / 2**20:.2f}MB quota")
+
+
+def main() -> None:
+    until = deadline()
+    target = float(os.environ.get("MEMORY_TARGET_PCT", "94")) / 100
+    listener = listen(wait=0.05)
+    heap = Heap(memory_cgroup(), target)
+    log("web", f"listening; growing to {target:.0%} of the quota")
+    serve(listener, until, heap.turn)
 
 
 if __name__ == "__main__":

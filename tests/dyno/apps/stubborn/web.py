@@ -10,28 +10,19 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import time
+
+from serving import deadline, listen, log, serve
 
 
 def main() -> None:
-    deadline = time.monotonic() + float(os.environ.get("APP_SECONDS", "600"))
-    signal.signal(
-        signal.SIGTERM, lambda *_: print(f"web[{os.getpid()}]: SIGTERM ignored", flush=True)
-    )
-    listener = socket.create_server(("127.0.0.1", int(os.environ["PORT"])))
-    listener.settimeout(0.2)
+    until = deadline()
+    signal.signal(signal.SIGTERM, lambda *_: log("web", "SIGTERM ignored"))
+    listener = listen()
     child = os.fork()
     if child == 0:
         os._exit(0)
-    print(f"web[{os.getpid()}]: listening; child {child} left unreaped", flush=True)
-    while time.monotonic() < deadline:
-        try:
-            connection, _ = listener.accept()
-        except socket.timeout:
-            continue
-        with connection:
-            connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+    log("web", f"listening; child {child} left unreaped")
+    serve(listener, until)
 
 
 if __name__ == "__main__":

@@ -15,20 +15,17 @@ from __future__ import annotations
 import datetime
 import errno
 import os
-import socket
 import time
+from typing import NoReturn
 
-
-def log(who: str, message: str) -> None:
-    # A plain write: under the task limit nothing here may need a new thread or process.
-    print(f"{who}[{os.getpid()}]: {message}", flush=True)
+from serving import log, web_with_worker
 
 
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def leak(rate: float, give_up_after: float) -> None:
+def leak(rate: float, give_up_after: float) -> NoReturn:
     with open("/proc/self/comm", "w") as comm:
         comm.write("leaky_worker")
     log("leaky_worker", f"started pid={os.getpid()}, forking {rate:g}/s and never waiting")
@@ -59,27 +56,9 @@ def leak(rate: float, give_up_after: float) -> None:
 
 
 def main() -> None:
-    deadline = time.monotonic() + float(os.environ.get("APP_SECONDS", "600"))
     rate = float(os.environ.get("ZOMBIE_RATE", "8"))
     give_up_after = float(os.environ.get("ZOMBIE_GIVE_UP", "5"))
-    listener = socket.create_server(("127.0.0.1", int(os.environ["PORT"])))
-    listener.settimeout(0.2)
-    log("web", f"listening on 127.0.0.1:{os.environ['PORT']}")
-    worker = os.fork()
-    if worker == 0:
-        listener.close()
-        leak(rate, give_up_after)
-    while time.monotonic() < deadline:
-        try:
-            connection, _ = listener.accept()
-        except socket.timeout:
-            pass
-        else:
-            with connection:
-                connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
-        if worker and os.waitpid(worker, os.WNOHANG)[0] == worker:
-            log("web", "worker exited; serving on")
-            worker = 0
+    web_with_worker(lambda until: leak(rate, give_up_after))
 
 
 if __name__ == "__main__":

@@ -2,14 +2,13 @@
 
 Tests read the agent's output with exactly the code users are told to copy, so the README's
 grammar and decoder cannot drift from what the agent prints: a change to either that breaks
-the other fails the tests.
+the other fails the tests. It is the one logfmt reader of the test suites.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from support.paths import README
 
-README = Path(__file__).resolve().parent.parent / "README.md"
 SECTION = "## What it prints"
 FENCE = "```python\n"
 
