@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,11 +36,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-AGENT_DIR = REPO / "agent"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the support package
+
+from support.network import free_port
+from support.paths import AGENT as AGENT_DIR
+from support.paths import FIXTURES, REPO
+from support.processes import stop
+
 BENCH_DIR = REPO / "bench"
 PUSHGATEWAY = "/usr/bin/prometheus-pushgateway"
-CAPTURED = REPO / "tests" / "fixtures" / "captured-dyno-like"
+CAPTURED = FIXTURES / "captured-dyno-like"
 PUSH_REQUIREMENTS = REPO / "requirements" / "push.txt"
 TEST_REQUIREMENTS = REPO / "tests" / "requirements.txt"
 # What the protobuf-runtime alternative needs, at the versions the tests pin.
@@ -90,12 +94,6 @@ while time.monotonic() < end:
 _FIELD = re.compile(r"sample#dynostat\.(agent_rss|agent_cpu)=([0-9.]+)")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def wait_ready(url: str) -> None:
     give_up = time.monotonic() + 15
     while time.monotonic() < give_up:
@@ -130,15 +128,6 @@ def start_pushgateway() -> tuple[subprocess.Popen, str] | None:
     url = f"http://127.0.0.1:{port}"
     wait_ready(url + "/-/ready")
     return process, url
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
 
 
 def agent_path(vendor: Path) -> str:

@@ -20,7 +20,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from push_servers import PROMTOOL, Receiver, free_port, promtool_check_metrics
+from push_servers import PROMTOOL, Receiver, promtool_check_metrics
+
+from support.network import free_port
+from support.processes import stop
 
 PUSHGATEWAY = "/usr/bin/prometheus-pushgateway"
 PROMETHEUS = "/usr/bin/prometheus"
@@ -48,15 +51,6 @@ def _wait_ready(url: str, process: subprocess.Popen, within: float) -> None:
     raise RuntimeError(f"{name} did not become ready")
 
 
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
 @pytest.fixture(scope="session")
 def pushgateway(tmp_path_factory) -> Iterator[Server]:
     if not os.access(PUSHGATEWAY, os.X_OK):
@@ -81,7 +75,7 @@ def pushgateway(tmp_path_factory) -> Iterator[Server]:
         _wait_ready(url, process, within=15)
         yield Server(url, process.pid)
     finally:
-        _stop(process)
+        stop(process)
 
 
 @pytest.fixture(scope="session")
@@ -128,7 +122,7 @@ def prometheus(pushgateway, tmp_path_factory) -> Iterator[Server]:
         _wait_ready(url, process, within=30)
         yield Server(url, process.pid)
     finally:
-        _stop(process)
+        stop(process)
 
 
 @pytest.fixture

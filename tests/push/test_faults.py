@@ -12,11 +12,12 @@ import time
 import pytest
 from otlp_bodies import parse_received, points
 from push_sample import DYNO, SOURCE, sink_from_env, take_sample, waiting
-from push_servers import Reply, free_port
+from push_servers import Reply
 
 from dynostat import logfmt
 from dynostat.push.sink import Pending, PushFailure, Sink, retry_after_seconds
 from dynostat.push.sink import Reply as TransportReply
+from support.network import free_port
 from support.reports import Reports
 
 INTERVAL = 2.0
