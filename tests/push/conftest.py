@@ -18,6 +18,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from push_servers import PROMTOOL, Receiver, promtool_check_metrics
@@ -51,31 +52,38 @@ def _wait_ready(url: str, process: subprocess.Popen, within: float) -> None:
     raise RuntimeError(f"{name} did not become ready")
 
 
+def _serve(command: list[str], port: int, log: Path, within: float) -> Iterator[Server]:
+    """Run one of Debian's Prometheus servers on 127.0.0.1:``port`` until the session ends,
+    logging warnings to ``log``; stopped by its pid, also when a test fails."""
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [*command, "--log.level=warn"],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=log.parent,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process, within=within)
+        yield Server(url, process.pid)
+    finally:
+        stop(process)
+
+
 @pytest.fixture(scope="session")
 def pushgateway(tmp_path_factory) -> Iterator[Server]:
     if not os.access(PUSHGATEWAY, os.X_OK):
         pytest.skip("needs Debian's prometheus-pushgateway (bash tests/run installs it)")
     port = free_port()
     log = tmp_path_factory.mktemp("pushgateway") / "pushgateway.log"
-    with log.open("wb") as log_file:
-        # One listen address on loopback only, and an empty persistence file: nothing listens
-        # elsewhere and nothing is written to /var/lib.
-        process = subprocess.Popen(
-            [
-                PUSHGATEWAY,
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--persistence.file=",
-                "--log.level=warn",
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, process, within=15)
-        yield Server(url, process.pid)
-    finally:
-        stop(process)
+    # One listen address on loopback only, and an empty persistence file: nothing listens
+    # elsewhere and nothing is written to /var/lib.
+    yield from _serve(
+        [PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="],
+        port,
+        log,
+        within=15,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -104,25 +112,17 @@ def prometheus(pushgateway, tmp_path_factory) -> Iterator[Server]:
         f"      - targets: ['{gateway_address}']\n"
     )
     port = free_port()
-    with (folder / "prometheus.log").open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={folder / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            cwd=folder,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, process, within=30)
-        yield Server(url, process.pid)
-    finally:
-        stop(process)
+    yield from _serve(
+        [
+            PROMETHEUS,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        port,
+        folder / "prometheus.log",
+        within=30,
+    )
 
 
 @pytest.fixture

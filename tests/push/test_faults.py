@@ -111,21 +111,16 @@ def test_a_name_that_does_not_resolve_is_a_dns_failure(no_secret_printed):
     assert waiting(agent.sink) == 1
 
 
-def test_an_endpoint_hanging_past_the_timeout_costs_one_budget(receiver, no_secret_printed):
-    receiver.default = Reply(hang=10)
-    agent = Agent(receiver.url)
-    no_secret_printed(agent)
-
-    duration = agent.send()
-
-    assert BUDGET - 0.05 <= duration < BUDGET + SLACK
-    assert agent.reasons() == [("push_failed", "timeout", None)]
-    assert waiting(agent.sink) == 1
-
-
-def test_a_slow_drip_answer_is_cut_at_the_deadline_not_at_each_byte(receiver, no_secret_printed):
-    # One byte every 0.2 s never trips a per-read timeout of 1 s; only a deadline stops it.
-    receiver.default = Reply(200, body=b"{}", drip_every=0.2)
+@pytest.mark.parametrize(
+    "reply",
+    [
+        pytest.param(Reply(hang=10), id="hanging past the budget"),
+        # One byte every 0.2 s never trips a per-read timeout of 1 s; only a deadline stops it.
+        pytest.param(Reply(200, body=b"{}", drip_every=0.2), id="dripping a byte at a time"),
+    ],
+)
+def test_an_endpoint_that_hangs_or_drips_costs_one_budget(receiver, no_secret_printed, reply):
+    receiver.default = reply
     agent = Agent(receiver.url)
     no_secret_printed(agent)
 
