@@ -483,32 +483,10 @@ def _moments(layout: dict, dyno: Dyno, summary: dict, timeline: Timeline, releas
     crashes = [event for event in dyno.events if event.kind == CRASH]
     for event in crashes[:50]:
         x = timeline.offset(event.time)
-        shapes.append(
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "x0": x,
-                "x1": x,
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": RED, "width": 1.5, "dash": "dash"},
-            }
-        )
+        shapes.append(_vertical_line(x, RED, 1.5, "dash"))
     for time, label, line in _grouped_releases(releases)[:50]:
         x = timeline.offset(time)
-        shapes.append(
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "x0": x,
-                "x1": x,
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": "#7f8c8d", "width": 1, "dash": "dot"},
-            }
-        )
+        shapes.append(_vertical_line(x, "#7f8c8d", 1, "dot"))
         annotations.append(
             {
                 "x": x,
@@ -803,3 +781,17 @@ def render(reader: Reader, summary: dict, inputs: list[str]) -> str:
         f"<script>\n{_asset('report.js')}\n</script>\n"
         "</body>\n</html>\n"
     )
+
+
+def _vertical_line(x: float, color: str, width: float, dash: str) -> dict:
+    """A line across the whole chart's height at ``x``: a crash, a release."""
+    return {
+        "type": "line",
+        "xref": "x",
+        "yref": "paper",
+        "x0": x,
+        "x1": x,
+        "y0": 0,
+        "y1": 1,
+        "line": {"color": color, "width": width, "dash": dash},
+    }
