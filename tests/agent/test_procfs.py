@@ -28,17 +28,7 @@ REAL_LINE = (
 )
 
 
-class Listing:
-    """Stands in for os.scandir with a listing taken earlier: the race's first half."""
-
-    def __init__(self, names: list[str]) -> None:
-        self.entries = [SimpleNamespace(name=name) for name in names]
-
-    def __enter__(self):
-        return iter(self.entries)
-
-    def __exit__(self, *exc_info):
-        return False
+REAL_LISTDIR = os.listdir
 
 
 class Recorder:
@@ -216,12 +206,12 @@ def test_a_pid_listed_but_gone_before_it_is_read_reaches_the_policy_as_vanished(
     shutil.copytree(FIXTURES / "cgroup-v1/proc", root)
 
     def list_then_exit(path):
-        names = os.listdir(path)
-        (root / "11/stat").unlink()  # not rmtree: it would call the patched scandir
+        names = REAL_LISTDIR(path)
+        (root / "11/stat").unlink()  # not rmtree: it would call the patched listdir
         (root / "11").rmdir()
-        return Listing(names)
+        return names
 
-    monkeypatch.setattr(os, "scandir", list_then_exit)
+    monkeypatch.setattr(os, "listdir", list_then_exit)
     recorder = Recorder()
     table = procfs.scan_processes(str(root), recorder)
     assert table.processes == 6
@@ -238,13 +228,13 @@ def test_a_real_process_reaped_between_listing_and_open_is_vanished(monkeypatch)
     child = start_child()
 
     def list_then_reap(path):
-        names = os.listdir(path)
-        assert str(child.pid) in names
+        names = REAL_LISTDIR(path)
+        assert b"%d" % child.pid in names
         child.kill()
         child.wait()
-        return Listing([str(child.pid), str(os.getpid())])
+        return [b"%d" % child.pid, b"%d" % os.getpid()]
 
-    monkeypatch.setattr(os, "scandir", list_then_reap)
+    monkeypatch.setattr(os, "listdir", list_then_reap)
     recorder = Recorder()
     table = procfs.scan_processes("/proc", recorder)
     assert table.processes == 1
@@ -266,7 +256,7 @@ def test_a_real_process_reaped_between_open_and_read_is_vanished(monkeypatch):
             child.wait()
         return real_read(fd, size)
 
-    monkeypatch.setattr(os, "scandir", lambda path: Listing([str(child.pid)]))
+    monkeypatch.setattr(os, "listdir", lambda path: [b"%d" % child.pid])
     monkeypatch.setattr(os, "read", read_after_reap)
     recorder = Recorder()
     table = procfs.scan_processes("/proc", recorder)
@@ -280,13 +270,15 @@ def test_the_scan_never_opens_cmdline_or_environ(monkeypatch):
     real_open = os.open
 
     def recording_open(path, *args, **kwargs):
-        opened.append(str(path))
+        opened.append(os.fsdecode(path))
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", recording_open)
     table = procfs.scan_processes("/proc", Recorder())
     assert table.processes > 1
-    assert opened and all(path.endswith("/stat") for path in opened)
+    # The directory itself, then each pid's stat relative to it.
+    assert opened[0] == "/proc"
+    assert opened[1:] and all(path.endswith("/stat") for path in opened[1:])
 
 
 def test_the_scan_of_this_machine_sees_this_process_with_its_threads():

@@ -8,7 +8,6 @@ import resource
 import shutil
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
@@ -239,26 +238,17 @@ def test_a_bug_in_one_source_is_reported_once_and_the_others_survive(monkeypatch
 
 def test_vanished_pids_are_skipped_silently(tmp_path, monkeypatch):
     shutil.copytree(FIXTURES / "cgroup-v1", tmp_path / "dyno")
-    real_scandir = os.scandir
+    real_listdir = os.listdir
+    proc = tmp_path / "dyno/proc"
 
-    def scandir_with_ghosts(path):
+    def listdir_with_ghosts(path):
         """Pid 10 exits after the listing; pid 424242 was listed but is long gone."""
-        names = [entry.name for entry in real_scandir(path)] + ["424242"]
-        (Path(path) / "10/stat").unlink()  # not rmtree: it would call the patched scandir
-        (Path(path) / "10").rmdir()
-        return real_scandir_of(names)
+        names = [*real_listdir(path), b"424242"]
+        (proc / "10/stat").unlink()  # not rmtree: it would call the patched listdir
+        (proc / "10").rmdir()
+        return names
 
-    def real_scandir_of(names):
-        class Listing:
-            def __enter__(self):
-                return iter([SimpleNamespace(name=name) for name in names])
-
-            def __exit__(self, *exc_info):
-                return False
-
-        return Listing()
-
-    monkeypatch.setattr(os, "scandir", scandir_with_ghosts)
+    monkeypatch.setattr(os, "listdir", listdir_with_ghosts)
     sampler, reports = sampler_for("dyno", root=tmp_path)
     sample = sampler.sample(0)
     assert sample.tasks.processes == 6

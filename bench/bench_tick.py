@@ -1,0 +1,319 @@
+"""What one whole tick of the running agent costs, next to a C floor doing the same reads.
+
+    sudo python3 bench/bench_tick.py [--processes 1000] [--rounds 15] [--ticks 12]
+                                     [--interval 0.1] [--python /usr/bin/python3]
+
+Builds a dyno-like world in its own PID namespace (so /proc shows only what the benchmark
+starts, as a dyno's does) and its own memory and pids cgroups (a quota, as a dyno has):
+a preforking server (a parent holding 40 MB, 4 workers holding 20 MB each, tests/support/
+prefork.py) and sleeping processes with distinct names (bench/population.c) up to
+``--processes``. Then, interleaved round by round so that drift hits both alike:
+
+- the agent as dynos run it (``python3 -S agent/dynostat-agent``, its modules compiled first
+  as the slug ships them), ``--ticks`` ticks at ``--interval``; the CPU of each tick is its own
+  ``agent_cpu`` (CLOCK_PROCESS_CPUTIME_ID between two samples: the whole tick, sampling,
+  formatting, warnings and writing included), cross-checked with the kernel's count for the
+  process (``/proc/<pid>/schedstat``), and its peak memory is its VmHWM, read while it runs;
+- the C floor (bench/floor.c) at the same interval: ``openat`` of each ``<pid>/stat`` on a
+  ``/proc`` directory descriptor, one read each, the same ``smaps_rollup`` files the agent
+  reads (the largest worker group, its parent and the top 3 by RSS), and the same cgroup,
+  load and limits files, timed in CPU time per scan.
+
+Prints medians and the ratio to the floor. Needs root (namespaces, cgroups) and cc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.prefork import PreforkServer  # noqa: E402 - needs the path above
+
+INSIDE = "DYNOSTAT_BENCH_INSIDE"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_NAME = f"dynostat-bench-tick-{os.getpid()}"
+QUOTA = 4 * 1024**3
+PARENT_MB, WORKER_MB, WORKERS = 40, 20, 4
+TOP = 3
+GOAL_RATIO = 1.3
+GOAL_HWM_MB = 10.0
+CPU = re.compile(rb"sample#dynostat\.agent_cpu=([0-9.]+)ms")
+PYCACHE = Path(tempfile.gettempdir()) / "dynostat-bench-pycache"
+
+
+def compile_helpers(build: Path) -> tuple[Path, Path]:
+    binaries = []
+    for name in ("floor", "population"):
+        binary = build / name
+        subprocess.run(
+            ["cc", "-O2", "-o", str(binary), str(REPO / "bench" / f"{name}.c")], check=True
+        )
+        binaries.append(binary)
+    return binaries[0], binaries[1]
+
+
+def agent_env() -> dict[str, str]:
+    """The agent as deployed: its modules compiled once (the slug carries .pyc files)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(REPO / "agent"),
+        "PYTHONPYCACHEPREFIX": str(PYCACHE),
+        "DYNO": "web.1",
+    }
+
+
+def compile_agent(python: str) -> None:
+    subprocess.run(
+        [python, "-m", "compileall", "-q", str(REPO / "agent")],
+        env=agent_env(),
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+
+
+class Cgroups:
+    """Memory and pids cgroups for everything the benchmark starts, itself included."""
+
+    def __init__(self) -> None:
+        self.v2 = (CGROUP_ROOT / "cgroup.controllers").exists()
+        if self.v2:
+            self.dirs = {"memory": CGROUP_ROOT / CGROUP_NAME}
+            self.dirs["pids"] = self.dirs["memory"]
+        else:
+            self.dirs = {name: CGROUP_ROOT / name / CGROUP_NAME for name in ("memory", "pids")}
+        self.previous: list[Path] = []
+
+    def __enter__(self) -> Cgroups:
+        for path in set(self.dirs.values()):
+            path.mkdir()
+        memory = self.dirs["memory"]
+        (memory / ("memory.max" if self.v2 else "memory.limit_in_bytes")).write_text(str(QUOTA))
+        (self.dirs["pids"] / "pids.max").write_text("100000")
+        for path in set(self.dirs.values()):
+            (path / "cgroup.procs").write_text(str(os.getpid()))
+        return self
+
+    def files(self) -> list[str]:
+        """The cgroup files one agent tick reads."""
+        memory, pids = self.dirs["memory"], self.dirs["pids"]
+        if self.v2:
+            names = ["memory.stat", "memory.swap.current", "memory.max", "memory.events"]
+        else:
+            names = ["memory.stat", "memory.limit_in_bytes", "memory.oom_control"]
+        return [str(memory / name) for name in names] + [
+            str(pids / "pids.max"),
+            str(pids / "pids.current"),
+        ]
+
+    def __exit__(self, *exc_info: object) -> None:
+        parents = {path.parent for path in self.dirs.values()}
+        for parent in parents:
+            (parent / "cgroup.procs").write_text(str(os.getpid()))
+        for path in set(self.dirs.values()):
+            for _ in range(100):
+                try:
+                    path.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.05)  # the last processes are still leaving
+
+
+def rss_pages(pid: str) -> int:
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return 0
+    return int(data[data.rfind(b")") + 2 :].split()[21])
+
+
+def smaps_pids(group: list[int]) -> list[int]:
+    """What the agent reads smaps_rollup for: the worker group, its parent, the top by RSS."""
+    by_rss = sorted(
+        (name for name in os.listdir("/proc") if name.isdigit()), key=rss_pages, reverse=True
+    )
+    return sorted(set(group) | {int(pid) for pid in by_rss[:TOP]})
+
+
+def status_kib(pid: int, key: bytes) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_bytes()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith(key):
+            return int(line.split()[1])
+    return None
+
+
+def schedstat_ns(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+
+
+def agent_round(python: str, ticks: int, interval: float) -> tuple[list[float], float, float]:
+    """(agent_cpu ms of every tick after the first two, schedstat ms per tick, VmHWM MB)."""
+    command = [
+        python,
+        "-S",
+        str(REPO / "agent" / "dynostat-agent"),
+        "--interval",
+        str(interval),
+        "--count",
+        str(ticks + 3),
+    ]
+    process = subprocess.Popen(command, env=agent_env(), stdout=subprocess.PIPE)
+    cpu: list[float] = []
+    start_ns = None
+    hwm = None
+    try:
+        for line in process.stdout:
+            if b"at=error" in line:
+                raise SystemExit(f"bench: the agent reported an error: {line!r}")
+            match = CPU.search(line)
+            if match is None:
+                continue
+            cpu.append(float(match.group(1)))
+            if len(cpu) == 2:
+                start_ns = schedstat_ns(process.pid)
+            if len(cpu) == ticks + 2:
+                # The agent is sleeping before its last tick: its peak so far is its peak.
+                end_ns = schedstat_ns(process.pid)
+                hwm = status_kib(process.pid, b"VmHWM:")
+    finally:
+        process.wait()
+    if hwm is None or start_ns is None:
+        raise SystemExit("bench: the agent stopped before its ticks were done")
+    per_tick = (end_ns - start_ns) / ticks / 1e6
+    return cpu[2 : ticks + 2], per_tick, hwm / 1024
+
+
+def floor_round(floor: Path, ticks: int, interval: float, smaps: list[int], files: list[str]):
+    command = [str(floor), "/proc", str(ticks + 1), "--interval", str(interval)]
+    if smaps:
+        command += ["--smaps", ",".join(map(str, smaps))]
+    for path in files:
+        command += ["--file", path]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return [int(line) / 1e6 for line in result.stdout.split()][1:]
+
+
+def count_processes() -> int:
+    return sum(1 for name in os.listdir("/proc") if name.isdigit())
+
+
+def run(args: argparse.Namespace) -> int:
+    build = Path(tempfile.mkdtemp(prefix="dynostat-bench-"))
+    try:
+        floor, population_binary = compile_helpers(build)
+        compile_agent(args.python)
+        with Cgroups() as cgroups, PreforkServer(PARENT_MB, WORKER_MB, WORKERS, "puma") as server:
+            group = [server.parent, *server.workers]
+            others = max(args.processes - count_processes() - 2, 0)
+            population = subprocess.Popen(
+                [str(population_binary), str(others), "names"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+            try:
+                population.stdout.readline()
+                present = count_processes() + 1  # and the agent itself
+                files = [
+                    "/proc/loadavg",
+                    "/proc/self/limits",
+                    "/proc/self/statm",
+                    *cgroups.files(),
+                ]
+                smaps = [] if args.without_pss else smaps_pids(group)
+                agent_cpu: list[float] = []
+                agent_sched: list[float] = []
+                hwm: list[float] = []
+                floor_cpu: list[float] = []
+                for round_number in range(args.rounds):
+                    order = ("agent", "floor") if round_number % 2 == 0 else ("floor", "agent")
+                    for name in order:
+                        if name == "agent":
+                            cpu, sched, peak = agent_round(args.python, args.ticks, args.interval)
+                            agent_cpu += cpu
+                            agent_sched.append(sched)
+                            hwm.append(peak)
+                        else:
+                            floor_cpu += floor_round(floor, args.ticks, args.interval, smaps, files)
+            finally:
+                population.stdin.close()
+                population.wait()
+        report(args, present, smaps, agent_cpu, agent_sched, hwm, floor_cpu)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    return 0
+
+
+def report(args, present, smaps, agent_cpu, agent_sched, hwm, floor_cpu) -> None:
+    floor_median = statistics.median(floor_cpu)
+    agent_median = statistics.median(agent_cpu)
+    sched_median = statistics.median(agent_sched)
+    print(
+        f"# One whole tick: {present} processes, a {WORKERS}-worker group, "
+        f"{len(smaps)} smaps_rollup reads, interval {args.interval} s, "
+        f"{args.rounds} rounds of {args.ticks} ticks ({os.cpu_count()} CPUs, "
+        f"{args.python}; load {os.getloadavg()[0]:.2f})\n"
+    )
+    print("| method | median CPU ms per tick | x C floor |")
+    print("|---|---:|---:|")
+    print(f"| C floor (floor.c, openat) | {floor_median:.2f} | 1.00 |")
+    print(f"| agent, agent_cpu | {agent_median:.2f} | {agent_median / floor_median:.2f} |")
+    print(
+        f"| agent, schedstat (mean per tick, median of rounds) | {sched_median:.2f} | "
+        f"{sched_median / floor_median:.2f} |"
+    )
+    print(
+        f"\nagent VmHWM: median {statistics.median(hwm):.2f} MB, max {max(hwm):.2f} MB "
+        f"(rounds: {' '.join(f'{peak:.2f}' for peak in hwm)})"
+    )
+    ratio = agent_median / floor_median
+    print(
+        f"\n- whole tick <= {GOAL_RATIO}x the floor: {ratio:.2f}x "
+        f"({'met' if ratio <= GOAL_RATIO else 'NOT met'})"
+    )
+    print(
+        f"- VmHWM <= {GOAL_HWM_MB} MB: {max(hwm):.2f} MB "
+        f"({'met' if max(hwm) <= GOAL_HWM_MB else 'NOT met'})"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--processes", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--ticks", type=int, default=12)
+    parser.add_argument("--interval", type=float, default=0.1)
+    parser.add_argument(
+        "--python",
+        default="/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable,
+    )
+    parser.add_argument(
+        "--without-pss",
+        action="store_true",
+        help="the floor reads no smaps_rollup (for an agent that reads none)",
+    )
+    args = parser.parse_args()
+    if os.environ.get(INSIDE) == "1":
+        return run(args)
+    if os.geteuid() != 0:
+        raise SystemExit("bench: needs root (a PID namespace and cgroups)")
+    # In a PID namespace of its own, /proc shows only what the benchmark starts, as on a dyno.
+    command = ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, *sys.argv]
+    return subprocess.run(command, env={**os.environ, INSIDE: "1"}, check=False).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
