@@ -48,7 +48,13 @@ def test_v1_reads_total_counters_and_the_limit_from_the_own_cgroup_not_the_root(
     reader = reader_for("cgroup-v1")
     assert reader.version == 1
     assert reader.memory() == Memory(
-        rss=211025920, cache=10792960, swap=4096, pgpgin=123, pgpgout=45, quota=536870912
+        rss=211025920,
+        cache=10792960,
+        swap=4096,
+        pgpgin=123,
+        pgpgout=45,
+        quota=536870912,
+        oom_kills=2,
     )
     assert reader.pids() == (256, 52)
 
@@ -68,7 +74,13 @@ def test_v2_reads_anon_file_swap_and_max_and_has_no_page_counters():
     assert reader.version == 2
     assert reader.memory_dir.endswith("cgroup-v2/cgroup/dyno")
     assert reader.memory() == Memory(
-        rss=209715200, cache=10485760, swap=8192, pgpgin=None, pgpgout=None, quota=536870912
+        rss=209715200,
+        cache=10485760,
+        swap=8192,
+        pgpgin=None,
+        pgpgout=None,
+        quota=536870912,
+        oom_kills=3,
     )
     assert reader.pids() == (512, 6)
 

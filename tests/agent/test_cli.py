@@ -24,6 +24,7 @@ import pytest
 import readme_decoder
 from dynostat import cli, config, supervisor
 from support.output import CapturedOutput
+from support.smaps import rollup
 
 AGENT = Path(__file__).resolve().parents[2] / "agent"
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -59,6 +60,8 @@ def make_tree(root: Path) -> tuple[str, str]:
     for process in processes:
         (proc / str(process[0])).mkdir()
         (proc / str(process[0]) / "stat").write_text(stat_line(process))
+    (proc / "1" / "smaps_rollup").write_bytes(rollup(4000, 1500, 100, 800))
+    (proc / "20" / "smaps_rollup").write_bytes(rollup(102400, 80000, 1000, 70000))
     (cgroup / "memory").mkdir(parents=True)
     (cgroup / "memory" / "memory.stat").write_text(
         f"cache {20 * MB}\nrss {100 * MB}\nswap 0\npgpgin 500\npgpgout 45\n"
@@ -66,6 +69,9 @@ def make_tree(root: Path) -> tuple[str, str]:
         "total_pgpgin 500\ntotal_pgpgout 45\n"
     )
     (cgroup / "memory" / "memory.limit_in_bytes").write_text(f"{512 * MB}\n")
+    (cgroup / "memory" / "memory.oom_control").write_text(
+        "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n"
+    )
     (cgroup / "pids").mkdir()
     (cgroup / "pids" / "pids.max").write_text("300\n")
     (cgroup / "pids" / "pids.current").write_text("11\n")
@@ -80,12 +86,13 @@ def expected_block(source: str = "web.1", dyno: str = "d-1") -> list[str]:
         f"{head} sample#dynostat.memory_total=120.00MB sample#dynostat.memory_rss=100.00MB"
         " sample#dynostat.memory_cache=20.00MB sample#dynostat.memory_swap=0.00MB"
         " sample#dynostat.memory_pgpgin=500pages sample#dynostat.memory_pgpgout=45pages"
-        " sample#dynostat.memory_quota=512.00MB",
+        " sample#dynostat.memory_quota=512.00MB sample#dynostat.memory_oom_kills=0",
         f"{head} sample#dynostat.tasks=11 sample#dynostat.tasks_limit=256"
         " sample#dynostat.processes=4 sample#dynostat.threads=11 sample#dynostat.zombies=2"
         " sample#dynostat.agent_rss=<MB> sample#dynostat.agent_cpu=<ms>",
         f'{head} top#zombie_parents="20/gem worker:2" top#threads="20/gem worker:8"'
-        f' top#rss="20/gem worker:{25600 * PAGE / MB:.2f}MB,1/bash:{1000 * PAGE / MB:.2f}MB"',
+        f' top#rss="20/gem worker:{25600 * PAGE / MB:.2f}MB,1/bash:{1000 * PAGE / MB:.2f}MB"'
+        ' top#pss="20/gem worker:78.12MB,1/bash:1.46MB"',
     ]
 
 
@@ -559,6 +566,7 @@ def test_comms_with_spaces_and_parens_from_a_captured_tree_are_quoted_whole():
         'source=web.1 dyno=d-1 top#threads="584/((a b ) ( c d) ):3"'
         f' top#rss="584/((a b ) ( c d) ):{2048 * PAGE / MB:.2f}MB,'
         f'585/) Z 1 2 3 (:{100 * PAGE / MB:.2f}MB"'
+        ' top#pss="584/((a b ) ( c d) ):4.88MB,585/) Z 1 2 3 (:0.15MB"'
     )
 
 
