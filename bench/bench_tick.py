@@ -211,13 +211,26 @@ def count_processes() -> int:
     return sum(1 for name in os.listdir("/proc") if name.isdigit())
 
 
+class Results:
+    """What the rounds measured: per-tick CPU of the agent and of the floor, the agent's peaks."""
+
+    def __init__(self) -> None:
+        self.agent_cpu: list[float] = []  # ms per tick, from agent_cpu
+        self.agent_sched: list[float] = []  # ms per tick, schedstat, one mean per round
+        self.hwm: list[float] = []  # MB, VmHWM, one per round
+        self.floor_cpu: list[float] = []  # ms per scan
+        self.present = 0
+        self.smaps: list[int] = []
+
+
 def run(args: argparse.Namespace) -> int:
     build = Path(tempfile.mkdtemp(prefix="dynostat-bench-"))
+    results = Results()
     try:
         floor, population_binary = compile_helpers(build)
         compile_agent(args.python)
-        with Cgroups() as cgroups, PreforkServer(PARENT_MB, WORKER_MB, WORKERS, "puma") as server:
-            group = [server.parent, *server.workers]
+        server = PreforkServer(PARENT_MB, WORKER_MB, WORKERS, comm="puma")
+        with Cgroups() as cgroups, server:
             others = max(args.processes - count_processes() - 2, 0)
             population = subprocess.Popen(
                 [str(population_binary), str(others), "names"],
@@ -226,44 +239,42 @@ def run(args: argparse.Namespace) -> int:
             )
             try:
                 population.stdout.readline()
-                present = count_processes() + 1  # and the agent itself
-                files = [
-                    "/proc/loadavg",
-                    "/proc/self/limits",
-                    "/proc/self/statm",
-                    *cgroups.files(),
-                ]
-                smaps = [] if args.without_pss else smaps_pids(group)
-                agent_cpu: list[float] = []
-                agent_sched: list[float] = []
-                hwm: list[float] = []
-                floor_cpu: list[float] = []
-                for round_number in range(args.rounds):
-                    order = ("agent", "floor") if round_number % 2 == 0 else ("floor", "agent")
-                    for name in order:
-                        if name == "agent":
-                            cpu, sched, peak = agent_round(args.python, args.ticks, args.interval)
-                            agent_cpu += cpu
-                            agent_sched.append(sched)
-                            hwm.append(peak)
-                        else:
-                            floor_cpu += floor_round(floor, args.ticks, args.interval, smaps, files)
+                measure(args, floor, cgroups, [server.parent, *server.workers], results)
             finally:
                 population.stdin.close()
                 population.wait()
-        report(args, present, smaps, agent_cpu, agent_sched, hwm, floor_cpu)
+        report(args, results)
     finally:
         shutil.rmtree(build, ignore_errors=True)
     return 0
 
 
-def report(args, present, smaps, agent_cpu, agent_sched, hwm, floor_cpu) -> None:
-    floor_median = statistics.median(floor_cpu)
-    agent_median = statistics.median(agent_cpu)
-    sched_median = statistics.median(agent_sched)
+def measure(args, floor: Path, cgroups: Cgroups, group: list[int], results: Results) -> None:
+    results.present = count_processes() + 1  # and the agent itself
+    files = ["/proc/loadavg", "/proc/self/limits", "/proc/self/statm", *cgroups.files()]
+    results.smaps = [] if args.without_pss else smaps_pids(group)
+    for round_number in range(args.rounds):
+        order = ("agent", "floor") if round_number % 2 == 0 else ("floor", "agent")
+        for name in order:
+            if name == "agent":
+                cpu, sched, peak = agent_round(args.python, args.ticks, args.interval)
+                results.agent_cpu += cpu
+                results.agent_sched.append(sched)
+                results.hwm.append(peak)
+            else:
+                results.floor_cpu += floor_round(
+                    floor, args.ticks, args.interval, results.smaps, files
+                )
+
+
+def report(args, results: Results) -> None:
+    floor_median = statistics.median(results.floor_cpu)
+    agent_median = statistics.median(results.agent_cpu)
+    sched_median = statistics.median(results.agent_sched)
+    hwm = results.hwm
     print(
-        f"# One whole tick: {present} processes, a {WORKERS}-worker group, "
-        f"{len(smaps)} smaps_rollup reads, interval {args.interval} s, "
+        f"# One whole tick: {results.present} processes, a {WORKERS}-worker group, "
+        f"{len(results.smaps)} smaps_rollup reads, interval {args.interval} s, "
         f"{args.rounds} rounds of {args.ticks} ticks ({os.cpu_count()} CPUs, "
         f"{args.python}; load {os.getloadavg()[0]:.2f})\n"
     )
@@ -275,9 +286,10 @@ def report(args, present, smaps, agent_cpu, agent_sched, hwm, floor_cpu) -> None
         f"| agent, schedstat (mean per tick, median of rounds) | {sched_median:.2f} | "
         f"{sched_median / floor_median:.2f} |"
     )
+    rounds = " ".join(f"{peak:.2f}" for peak in hwm)
     print(
         f"\nagent VmHWM: median {statistics.median(hwm):.2f} MB, max {max(hwm):.2f} MB "
-        f"(rounds: {' '.join(f'{peak:.2f}' for peak in hwm)})"
+        f"(rounds: {rounds})"
     )
     ratio = agent_median / floor_median
     print(

@@ -247,10 +247,10 @@ class Sampler:
             comms.update(dict.fromkeys(members, worker_comm))
             comms[group.ppid] = self._comm(dir_fd, group.ppid, comms.get(group.ppid))
         figures: dict[int, tuple[int, int]] = {}
-        for pid in comms:
+        for pid, comm in comms.items():
             if not self._pss:
                 break
-            rollup = self._rollup(dir_fd, pid)
+            rollup = self._rollup(dir_fd, pid, comm)
             if rollup is not None:
                 figures[pid] = rollup
         ranked = sorted(figures.items(), key=lambda item: (-item[1][0], item[0]))
@@ -293,7 +293,7 @@ class Sampler:
             self.errors.handle(f"{self.proc_root}/{pid}/stat", error, PID_STAT)
             return "?"
 
-    def _rollup(self, dir_fd: int, pid: int) -> tuple[int, int] | None:
+    def _rollup(self, dir_fd: int, pid: int, comm: str) -> tuple[int, int] | None:
         """(PSS, USS) of one process, or None; says once when the kernel has no such file."""
         try:
             return smaps.parse_smaps_rollup(smaps.read_smaps_rollup(dir_fd, pid))
@@ -312,13 +312,23 @@ class Sampler:
                 )
             else:
                 self.errors.handle(f"{self.proc_root}/{pid}/smaps_rollup", error, smaps.PID_SMAPS)
-        except PermissionError as error:
-            # Another user's process (a dyno's init, a host's daemons): not the app's to read,
-            # and the kernel says so for every such process. Only the agent's own user's
-            # processes being unreadable (hidepid, a process that made itself undumpable) is
-            # worth saying, once.
+        except PermissionError:
+            # Another user's process (a dyno's init, a host's daemons) is never the agent's
+            # to read: nothing to say. One of its own user's that the kernel refuses (a
+            # process that made itself undumpable, a security module) leaves the figures
+            # incomplete, which is said once, as a warning like proc_restricted: the agent
+            # is not at fault and can do nothing about it.
             if self._owner(dir_fd, pid) == os.geteuid():
-                self.errors.handle(f"{self.proc_root}/{pid}/smaps_rollup", error, smaps.PID_SMAPS)
+                self.errors.say_once(
+                    "pss_unreadable",
+                    {
+                        "at": "warn",
+                        "event": "pss_unreadable",
+                        "pid": pid,
+                        "comm": comm,
+                        "path": f"{self.proc_root}/{pid}/smaps_rollup",
+                    },
+                )
         except (OSError, ValueError) as error:
             self.errors.handle(f"{self.proc_root}/{pid}/smaps_rollup", error, smaps.PID_SMAPS)
         return None

@@ -207,7 +207,9 @@ def test_a_pid_listed_but_gone_before_it_is_read_reaches_the_policy_as_vanished(
 
     def list_then_exit(path):
         names = REAL_LISTDIR(path)
-        with os.scandir(root / "11") as files:  # not iterdir or rmtree: they call the patched listdir
+        with os.scandir(
+            root / "11"
+        ) as files:  # not iterdir or rmtree: they call the patched listdir
             for file in files:
                 os.unlink(file.path)
         (root / "11").rmdir()

@@ -23,19 +23,38 @@ DYNO = "0c7f1b6e-5d0a-4c31-9a3e-7d2f61e0b9aa"
 _METRIC = re.compile(r"sample#dynostat\.(\w+)=(\S+)")
 
 
+def _say_nothing(fields, key=None, every=None) -> None:
+    """A Report that drops what the sampler says (this machine's pid 1 refuses its
+    smaps_rollup even to root, which it says once)."""
+
+
 def take_sample(push_dropped: int | None = 0) -> Sample:
     """One sample of this machine, with the agent's own cost and drop count as the loop sets."""
-    sample = make_sampler("/proc", "/sys/fs/cgroup", 3, lambda fields: None).sample(time.time())
+    sample = make_sampler("/proc", "/sys/fs/cgroup", 3, _say_nothing).sample(time.time())
     SelfCost().fill(sample)
     sample.push_dropped = push_dropped
     return sample
 
 
+WORKERS_FIGURES = ("workers", "worker_pss", "worker_uss", "parent_pss", "fits")
+
+
 def line_values(sample: Sample) -> dict[str, str]:
-    """``{name: value-with-unit}`` of every metric the agent's logfmt lines print."""
+    """``{name: value-with-unit}`` of every metric the agent's logfmt lines print: the sample's
+    lines, and the figures of the worker group's workers line (printed when it is due; the
+    figures are the sample's all the same)."""
+    # Here: push_sample is also imported by agents the tests start, where tests/ is not on
+    # the path and the agent's own imports are what is being checked.
+    import readme_decoder
+    from dynostat.alerts import Alerts
+
+    formatter = Formatter(SOURCE, DYNO)
     values = {}
-    for line in Formatter(SOURCE, DYNO).sample_lines(sample):
+    for line in formatter.sample_lines(sample):
         values.update(_METRIC.findall(line))
+    for fields in Alerts().workers(sample, now=0.0):
+        printed = readme_decoder.fields(formatter.event_line(fields))
+        values.update({name: printed[name] for name in WORKERS_FIGURES if name in printed})
     return values
 
 

@@ -13,6 +13,7 @@ from push_expected import OTLP
 from push_sample import DYNO, SOURCE, line_values, sink_from_env, take_sample, waiting
 from push_servers import Reply
 
+from support.prefork import PreforkServer
 from support.reports import Reports
 
 APP = "zombie-farm-42"
@@ -35,7 +36,9 @@ def test_a_collector_receives_every_line_metric_with_its_unit_kind_and_resource(
         "HEROKU_APP_ID": "9b1f6f7e-0000-4000-8000-0123456789ab",
     }
     sink = sink_from_env(env, 20, reports)
-    sample = take_sample()
+    # A preforking server of its own, so the sample has a worker group whatever else runs.
+    with PreforkServer(8, 4, 2):
+        sample = take_sample()
 
     sink.send(sample, SOURCE, DYNO)
 
@@ -83,6 +86,7 @@ def test_a_collector_receives_every_line_metric_with_its_unit_kind_and_resource(
             assert point.WhichOneof("value") == "as_int", f"{metric.name} is a count"
         as_line[line_name] = render(value)
     assert as_line == line_values(sample)
+    assert {"memory_oom_kills", "workers", "worker_pss", "worker_uss"} <= set(as_line)
 
 
 def test_without_app_name_the_resource_has_no_service_name_and_sums_keep_one_start(receiver):

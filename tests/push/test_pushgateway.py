@@ -10,6 +10,7 @@ from push_expected import PUSHGATEWAY, PUSHGATEWAY_COUNTERS
 from push_sample import DYNO, SOURCE, line_values, sink_from_env, take_sample, waiting
 
 from dynostat.push.pushgateway import group_url
+from support.prefork import PreforkServer
 from support.reports import Reports
 
 APP = "zombie-farm-42"
@@ -50,7 +51,9 @@ def pushgateway_sink(gateway_url: str, lines: list):
 def test_a_real_sample_reads_back_from_the_gateway_as_the_agent_line_prints_it(pushgateway):
     lines = Reports()
     sink = pushgateway_sink(pushgateway.url, lines)
-    sample = take_sample()
+    # A preforking server of its own, so the sample has a worker group whatever else runs.
+    with PreforkServer(8, 4, 2):
+        sample = take_sample()
 
     sink.send(sample, SOURCE, DYNO)
 
@@ -70,6 +73,7 @@ def test_a_real_sample_reads_back_from_the_gateway_as_the_agent_line_prints_it(p
     # Every metric of the agent's line, no more, with the same value to the printed digit.
     assert as_line == expected
     assert {"memory_rss", "tasks", "load_avg_1m", "agent_rss"} <= set(expected)
+    assert {"memory_oom_kills", "workers", "worker_pss", "worker_uss"} <= set(expected)
 
 
 def test_a_metric_the_next_sample_lacks_disappears_instead_of_keeping_an_old_value(

@@ -93,6 +93,7 @@ class PreforkServer:
         parent_mb: int,
         worker_mb: int,
         workers: int,
+        *,
         comm: str = "prefork",
         python: str = sys.executable,
         preexec_fn=None,

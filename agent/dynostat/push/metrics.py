@@ -60,6 +60,15 @@ def _tasks(name: str) -> Callable[[Sample], int | None]:
     return read
 
 
+def _workers(name: str) -> Callable[[Sample], int | None]:
+    def read(sample: Sample) -> int | None:
+        if sample.workers is None:
+            return None
+        return getattr(sample.workers, name)
+
+    return read
+
+
 METRICS: tuple[Metric, ...] = (
     Metric(
         "dynostat.load_average.1m", "1", "dynostat_load_avg_1m", GAUGE,
@@ -123,6 +132,35 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "dynostat.zombies", "{process}", "dynostat_zombies", GAUGE,
         "Processes that exited and whose parent has not waited for them.", _tasks("zombies"),
+    ),
+    Metric(
+        "dynostat.memory.oom_kills", "{kill}", "dynostat_memory_oom_kills_total", COUNTER,
+        "Processes of the dyno's memory cgroup the OOM killer killed (oom_kill).",
+        _memory("oom_kills"),
+    ),
+    Metric(
+        "dynostat.workers", "{process}", "dynostat_workers", GAUGE,
+        "Workers of the largest worker group (processes with one parent and one comm).",
+        _workers("workers"),
+    ),
+    Metric(
+        "dynostat.workers.pss", "By", "dynostat_workers_pss_bytes", GAUGE,
+        "Mean PSS of the largest worker group's workers (smaps_rollup).",
+        _workers("worker_pss"),
+    ),
+    Metric(
+        "dynostat.workers.uss", "By", "dynostat_workers_uss_bytes", GAUGE,
+        "USS of the largest worker group's largest worker: what one more worker adds.",
+        _workers("worker_uss"),
+    ),
+    Metric(
+        "dynostat.workers.parent_pss", "By", "dynostat_workers_parent_pss_bytes", GAUGE,
+        "PSS of the largest worker group's parent.", _workers("parent_pss"),
+    ),
+    Metric(
+        "dynostat.workers.fits", "{process}", "dynostat_workers_fits", GAUGE,
+        "How many workers fit below DYNOSTAT_WARN_MEMORY_PCT % of the memory quota.",
+        _workers("fits"),
     ),
     Metric(
         "dynostat.agent.rss", "By", "dynostat_agent_rss_bytes", GAUGE,
