@@ -319,10 +319,14 @@ class Formatter:
         if top:
             document["top"] = top
         text = _fitting(_dumps(document))
-        if text is None:  # cannot happen with the budget above; never print a torn line
-            document.pop("top", None)
-            text = _dumps(document)
-        return text
+        # The culprit lists were cut to fit; what can still be too long is the worker group
+        # beside dyno names and a prefix at their longest: it goes first, then the lists.
+        for optional in ("workers", "top"):
+            if text is not None:
+                break
+            document.pop(optional, None)
+            text = _fitting(_dumps(document))
+        return text if text is not None else _dumps(document)
 
     # -- events ----------------------------------------------------------------------------
 

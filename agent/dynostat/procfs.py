@@ -155,7 +155,7 @@ class WorkerGroup:
     """Two or more live processes with the same parent and the same comm: a preforking
     server's workers (puma, unicorn, gunicorn, uwsgi, resque, celery prefork, node cluster).
 
-    ``members`` are the workers' pids, in the order /proc lists them.
+    ``members`` are the workers' pids, lowest (oldest, as pids are handed out) first.
     """
 
     __slots__ = ("comm", "members", "ppid", "rss_pages")
@@ -221,10 +221,15 @@ def _scan(table: ProcessTable, proc_root: str, dir_fd: int, on_error: OnError) -
     zombie_counts = table.zombie_counts
     most_threads, most_rss = table.most_threads, table.most_rss
     threads_threshold, rss_threshold = most_threads.threshold(), most_rss.threshold()
-    # (ppid, comm) -> (rss pages, pid) for the first process seen, then [rss pages summed,
-    # pid, pid, ...]: the worker groups. Its size is the number of distinct (parent, name)
-    # pairs, and it is dropped when the scan ends.
-    groups: dict[tuple[bytes, bytes], tuple | list] = {}
+    # The worker groups: hash((ppid, comm)) -> rss pages and pid of the one process seen so
+    # far, packed in one int, then [rss pages summed, ppid, comm, pid, pid, ...] from the
+    # second on. Keys are hashes and values packed ints because the dict has an entry per
+    # distinct (parent, name) pair, a thousand on a dyno of a thousand distinct processes,
+    # and this keeps each to about 100 bytes (two ints) instead of 250; it is dropped when
+    # the scan ends. Two pairs with one 64-bit hash would count as one group: about one
+    # chance in 10^13 with a thousand pairs, and comms cannot be chosen to make it happen,
+    # since bytes hashes are keyed at random per process.
+    groups: dict[int, int | list] = {}
     find_group = groups.get
     # Local names: this loop runs once per process on every tick, and what it does per
     # process in Python is what the agent costs beyond the kernel's own work. So the parse is
@@ -235,89 +240,108 @@ def _scan(table: ProcessTable, proc_root: str, dir_fd: int, on_error: OnError) -
     open_, read, close, read_only = os.open, os.read, os.close, os.O_RDONLY
     processes = threads = zombies = 0
     # Names as bytes: isdigit() then means ASCII digits only, and the path needs no encoding.
-    for name in os.listdir(os.fsencode(proc_root)):
-        if not name.isdigit():
-            continue
-        try:
-            fd = open_(name + b"/stat", read_only, dir_fd=dir_fd)
-            try:
-                data = read(fd, STAT_READ_SIZE)
-            finally:
-                close(fd)
-            comm_start = data.find(b"(")
-            comm_end = data.rfind(b")")
-            fields = data[comm_end + 2 :].split(b" ", _STAT_SPLITS)
-            state = fields[STAT_STATE]
-            count = fields[STAT_NUM_THREADS]
-            count = 1 if count == b"1" else int(count)  # most processes have one thread
-            rss_pages = int(fields[STAT_RSS])
-            if comm_start < 1 or comm_end < comm_start or len(state) != 1:
-                raise ValueError
-        except OSError as error:
-            on_error(_path(proc_root, name), error, PID_STAT)
-            continue
-        except (ValueError, IndexError):
-            error = MalformedError(f"unexpected stat line {data[:80]!r}")
-            on_error(_path(proc_root, name), error, PID_STAT)
-            continue
-        processes += 1
-        threads += count
-        if state == ZOMBIE:
-            # A zombie has one thread and no memory: it ranks nowhere and works for nobody.
-            zombies += 1
-            try:
-                ppid = int(fields[STAT_PPID])
-            except ValueError:
+    # scandir reads the directory as it goes instead of building a list of every pid first.
+    with os.scandir(os.fsencode(proc_root)) as entries:
+        for entry in entries:
+            name = entry.name
+            if not name.isdigit():
                 continue
-            zombie_counts[ppid] = zombie_counts.get(ppid, 0) + 1
-            continue
-        if count >= threads_threshold or rss_pages >= rss_threshold:
             try:
-                row = parse_stat_row(data)
-            except MalformedError as error:
+                fd = open_(name + b"/stat", read_only, dir_fd=dir_fd)
+                try:
+                    data = read(fd, STAT_READ_SIZE)
+                finally:
+                    close(fd)
+                comm_start = data.find(b"(")
+                comm_end = data.rfind(b")")
+                fields = data[comm_end + 2 :].split(b" ", _STAT_SPLITS)
+                state = fields[STAT_STATE]
+                count = fields[STAT_NUM_THREADS]
+                count = 1 if count == b"1" else int(count)  # most processes have one thread
+                rss_pages = int(fields[STAT_RSS])
+                if comm_start < 1 or comm_end < comm_start or len(state) != 1:
+                    raise ValueError
+            except OSError as error:
                 on_error(_path(proc_root, name), error, PID_STAT)
-                row = None
-            if row is not None:
-                if count >= threads_threshold:
-                    threads_threshold = most_threads.offer(count, row)
-                if rss_pages >= rss_threshold:
-                    rss_threshold = most_rss.offer(rss_pages, row)
-        if rss_pages:  # kernel threads have no memory of their own, and serve no requests
-            key = (fields[STAT_PPID], data[comm_start + 1 : comm_end])
+                continue
+            except (ValueError, IndexError):
+                error = MalformedError(f"unexpected stat line {data[:80]!r}")
+                on_error(_path(proc_root, name), error, PID_STAT)
+                continue
+            processes += 1
+            threads += count
+            if state == ZOMBIE:
+                # A zombie has one thread and no memory: it ranks nowhere, works for nobody.
+                zombies += 1
+                try:
+                    ppid = int(fields[STAT_PPID])
+                except ValueError:
+                    continue
+                zombie_counts[ppid] = zombie_counts.get(ppid, 0) + 1
+                continue
+            if count >= threads_threshold or rss_pages >= rss_threshold:
+                try:
+                    row = parse_stat_row(data)
+                except MalformedError as error:
+                    on_error(_path(proc_root, name), error, PID_STAT)
+                    row = None
+                if row is not None:
+                    if count >= threads_threshold:
+                        threads_threshold = most_threads.offer(count, row)
+                    if rss_pages >= rss_threshold:
+                        rss_threshold = most_rss.offer(rss_pages, row)
+            if not rss_pages:
+                continue  # a kernel thread: no memory of its own, no requests to serve
+            comm = data[comm_start + 1 : comm_end]
+            key = hash((fields[STAT_PPID], comm))
             members = find_group(key)
             if members is None:
-                groups[key] = (rss_pages, name)
-            elif members.__class__ is tuple:
-                groups[key] = [members[0] + rss_pages, members[1], name]
+                groups[key] = rss_pages << _PID_BITS | int(name)
+            elif members.__class__ is int:
+                groups[key] = [
+                    (members >> _PID_BITS) + rss_pages,
+                    fields[STAT_PPID],
+                    comm,
+                    members & _PID_MASK,
+                    int(name),
+                ]
             else:
                 members[0] += rss_pages
-                members.append(name)
+                members.append(int(name))
     table.processes, table.threads, table.zombies = processes, threads, zombies
     table.group = _largest_group(groups)
+
+
+# A pid packed with an rss below it: pids are at most 2^22 (PID_MAX_LIMIT, kernel/pid.c).
+_PID_BITS = 22
+_PID_MASK = (1 << _PID_BITS) - 1
 
 
 def _path(proc_root: str, name: bytes) -> str:
     return f"{proc_root}/{name.decode('ascii')}/stat"
 
 
-def _largest_group(groups: dict[tuple[bytes, bytes], tuple | list]) -> WorkerGroup | None:
+def _largest_group(groups: dict[int, int | list]) -> WorkerGroup | None:
     """The group of two or more with the most rss (then the most workers, the lower ppid)."""
     best: tuple[int, int, int] | None = None
     best_group = None
-    for (ppid_text, comm), members in groups.items():
-        if members.__class__ is tuple:
+    for members in groups.values():
+        if members.__class__ is int:
             continue  # one process: not a group
         try:
-            ppid = int(ppid_text)
+            ppid = int(members[1])
         except ValueError:
             continue  # only a made-up stat line has a ppid that is not a number
+        if ppid <= 0:
+            continue  # parents outside this pid namespace are not one parent
         rank = (members[0], len(members), -ppid)
         if best is None or rank > best:
-            best, best_group = rank, (ppid, comm, members)
+            best, best_group = rank, (ppid, members)
     if best_group is None:
         return None
-    ppid, comm, members = best_group
-    return WorkerGroup(ppid, comm, members[0], [int(name) for name in members[1:]])
+    ppid, members = best_group
+    # Oldest first (lowest pids; /proc lists them so, a copied tree need not).
+    return WorkerGroup(ppid, members[2], members[0], sorted(members[3:]))
 
 
 def zombie_parents(

@@ -145,6 +145,25 @@ def test_malformed_memory_stat_lines_raise(data):
         cgroup.parse_flat_keyed(data)
 
 
+@pytest.mark.parametrize(
+    ("data", "kills"),
+    [
+        (b"oom_kill_disable 0\nunder_oom 0\noom_kill 7\n", 7),  # v1 memory.oom_control
+        (b"low 0\nhigh 3\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n", 2),  # v2 events
+        (b"oom_kill_disable 0\nunder_oom 0\n", None),  # v1 before Linux 4.13: not counted
+        (b"", None),
+    ],
+)
+def test_the_oom_kill_count_comes_from_oom_control_or_events(data, kills):
+    assert cgroup.parse_oom_kills(data) == kills
+
+
+@pytest.mark.parametrize("data", [b"oom_kill -1\n", b"oom_kill x\n", b"oom_kill\n"])
+def test_malformed_oom_kill_counts_raise(data):
+    with pytest.raises(MalformedError):
+        cgroup.parse_oom_kills(data)
+
+
 @pytest.mark.parametrize("data", [b"garbage\n", b"1:memory\n", b"1:memory:relative\n"])
 def test_malformed_self_cgroup_raises(data):
     with pytest.raises(MalformedError):
@@ -158,6 +177,7 @@ def test_malformed_self_cgroup_raises(data):
         (cgroup.parse_flat_keyed, lambda v: all(isinstance(n, int) for n in v.values())),
         (cgroup.parse_count, lambda v: v >= 0),
         (cgroup.parse_limit, lambda v: v is None or 0 <= v < cgroup.V1_NO_LIMIT),
+        (cgroup.parse_oom_kills, lambda v: v is None or v >= 0),
     ],
 )
 @given(data=st.binary(max_size=300))

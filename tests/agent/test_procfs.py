@@ -28,7 +28,17 @@ REAL_LINE = (
 )
 
 
-REAL_LISTDIR = os.listdir
+class Listing:
+    """Stands in for os.scandir with a listing taken earlier: the race's first half."""
+
+    def __init__(self, names: list[bytes]) -> None:
+        self.entries = [SimpleNamespace(name=name) for name in names]
+
+    def __enter__(self):
+        return iter(self.entries)
+
+    def __exit__(self, *exc_info):
+        return False
 
 
 class Recorder:
@@ -206,16 +216,13 @@ def test_a_pid_listed_but_gone_before_it_is_read_reaches_the_policy_as_vanished(
     shutil.copytree(FIXTURES / "cgroup-v1/proc", root)
 
     def list_then_exit(path):
-        names = REAL_LISTDIR(path)
-        with os.scandir(
-            root / "11"
-        ) as files:  # not iterdir or rmtree: they call the patched listdir
-            for file in files:
-                os.unlink(file.path)
+        names = os.listdir(path)
+        for file in (root / "11").iterdir():  # not rmtree: it would call the patched scandir
+            file.unlink()
         (root / "11").rmdir()
-        return names
+        return Listing(names)
 
-    monkeypatch.setattr(os, "listdir", list_then_exit)
+    monkeypatch.setattr(os, "scandir", list_then_exit)
     recorder = Recorder()
     table = procfs.scan_processes(str(root), recorder)
     assert table.processes == 6
@@ -232,13 +239,13 @@ def test_a_real_process_reaped_between_listing_and_open_is_vanished(monkeypatch)
     child = start_child()
 
     def list_then_reap(path):
-        names = REAL_LISTDIR(path)
+        names = os.listdir(path)
         assert b"%d" % child.pid in names
         child.kill()
         child.wait()
-        return [b"%d" % child.pid, b"%d" % os.getpid()]
+        return Listing([b"%d" % child.pid, b"%d" % os.getpid()])
 
-    monkeypatch.setattr(os, "listdir", list_then_reap)
+    monkeypatch.setattr(os, "scandir", list_then_reap)
     recorder = Recorder()
     table = procfs.scan_processes("/proc", recorder)
     assert table.processes == 1
@@ -260,7 +267,7 @@ def test_a_real_process_reaped_between_open_and_read_is_vanished(monkeypatch):
             child.wait()
         return real_read(fd, size)
 
-    monkeypatch.setattr(os, "listdir", lambda path: [b"%d" % child.pid])
+    monkeypatch.setattr(os, "scandir", lambda path: Listing([b"%d" % child.pid]))
     monkeypatch.setattr(os, "read", read_after_reap)
     recorder = Recorder()
     table = procfs.scan_processes("/proc", recorder)

@@ -8,6 +8,7 @@ import resource
 import shutil
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
@@ -251,23 +252,32 @@ def test_a_bug_in_one_source_is_reported_once_and_the_others_survive(monkeypatch
     ]
 
 
+class Listing:
+    """Stands in for os.scandir with a listing taken earlier."""
+
+    def __init__(self, names: list[bytes]) -> None:
+        self.entries = [SimpleNamespace(name=name) for name in names]
+
+    def __enter__(self):
+        return iter(self.entries)
+
+    def __exit__(self, *exc_info):
+        return False
+
+
 def test_vanished_pids_are_skipped_silently(tmp_path, monkeypatch):
     shutil.copytree(FIXTURES / "cgroup-v1", tmp_path / "dyno")
-    real_listdir = os.listdir
     proc = tmp_path / "dyno/proc"
 
-    def listdir_with_ghosts(path):
+    def scandir_with_ghosts(path):
         """Pid 10 exits after the listing; pid 424242 was listed but is long gone."""
-        names = [*real_listdir(path), b"424242"]
-        with os.scandir(
-            proc / "10"
-        ) as files:  # not iterdir or rmtree: they call the patched listdir
-            for file in files:
-                os.unlink(file.path)
+        names = [*os.listdir(path), b"424242"]
+        for file in (proc / "10").iterdir():  # not rmtree: it would call the patched scandir
+            file.unlink()
         (proc / "10").rmdir()
-        return names
+        return Listing(names)
 
-    monkeypatch.setattr(os, "listdir", listdir_with_ghosts)
+    monkeypatch.setattr(os, "scandir", scandir_with_ghosts)
     sampler, reports = sampler_for("dyno", root=tmp_path)
     sample = sampler.sample(0)
     assert sample.tasks.processes == 6
@@ -408,6 +418,9 @@ FUZZED_FILES = (
     "proc/20/stat",
     "cgroup/memory/dyno/memory.stat",
     "cgroup/memory/dyno/memory.limit_in_bytes",
+    "cgroup/memory/dyno/memory.oom_control",
+    "proc/10/smaps_rollup",
+    "proc/11/smaps_rollup",
     "cgroup/pids/dyno/pids.max",
     "cgroup/pids/dyno/pids.current",
 )
