@@ -18,7 +18,6 @@ from dynostat import sampler as sampler_module
 from dynostat.sample import Culprit, Memory, Workers
 from dynostat.sampler import Sampler, workers_that_fit
 from support.reports import Reports
-from support.smaps import rollup
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 KB = 1024
@@ -67,7 +66,7 @@ def test_the_largest_worker_group_is_found_with_what_its_workers_cost_and_how_ma
 
 
 @pytest.mark.parametrize(
-    ("quota_mb", "rss_mb", "swap_mb", "uss_mb", "pct", "fits"),
+    "case",
     [
         (512, 260, 0, 30, 90, 4 + 6),  # (460.8 - 260) / 30 = 6.69
         (512, 260, 20, 30, 90, 4 + 6),  # swap counts: (460.8 - 280) / 30 = 6.03
@@ -78,9 +77,8 @@ def test_the_largest_worker_group_is_found_with_what_its_workers_cost_and_how_ma
         (1024, 0, 0, 1, 100, 4 + 1024),
     ],
 )
-def test_fits_is_the_workers_plus_the_whole_workers_that_fit_below_the_line(
-    quota_mb, rss_mb, swap_mb, uss_mb, pct, fits
-):
+def test_fits_is_the_workers_plus_the_whole_workers_that_fit_below_the_line(case):
+    quota_mb, rss_mb, swap_mb, uss_mb, pct, fits = case
     memory = Memory(rss=rss_mb * MB, swap=swap_mb * MB, quota=quota_mb * MB)
     assert workers_that_fit(4, uss_mb * MB, memory, pct) == fits
 
