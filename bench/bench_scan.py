@@ -10,7 +10,8 @@ alike:
   and the culprits) and the bare ``procfs.scan_processes``;
 - psutil ``process_iter(['status', 'ppid', 'num_threads', 'memory_info'])``;
 - ``ps -eo stat,ppid,nlwp,rss`` (a fork+exec per sample, which is what using it would cost);
-- the C floor (bench/floor.c): open+read+parse of each ``/proc/<pid>/stat``.
+- the C floor (bench/floor.c): ``openat`` on a ``/proc`` descriptor, one read and the parse of
+  each ``/proc/<pid>/stat``, timed in wall time like the rest here.
 
 It prints medians and ratios to the floor as markdown, then the resident memory of the bare
 interpreter, of a Sampler loop and of the running agent started as the dyno launcher starts
@@ -103,7 +104,10 @@ def timed(function, scans: int) -> list[float]:
 
 def floor_times(binary: Path) -> list[float]:
     result = subprocess.run(
-        [str(binary), "/proc", str(SCANS_PER_ROUND)], capture_output=True, text=True, check=True
+        [str(binary), "/proc", str(SCANS_PER_ROUND), "--clock", "wall"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return [int(line) / 1e9 for line in result.stdout.split()][1:]
 

@@ -7,12 +7,14 @@
  * needs (state, ppid, num_threads, rss); then for each pid of --smaps openat(<dir>,
  * "<pid>/smaps_rollup") and one read, parsing Pss and Private_Clean + Private_Dirty; then
  * each --file (the cgroup, loadavg and limits files a tick reads) with one open and one read.
+ * With --smaps-every N the smaps_rollup files are read on every Nth scan only (the first, then
+ * every Nth), as the agent reads them every Nth tick.
  * Prints the CPU nanoseconds (CLOCK_PROCESS_CPUTIME_ID, user + system) of each scan, one per
  * line (--clock wall: monotonic wall time instead), and sleeps --interval seconds between
  * scans, as the agent does between ticks.
  *
  * Usage: floor PROC_ROOT SCANS [--interval S] [--clock cpu|wall] [--smaps PID,PID,...]
- *              [--file PATH]...
+ *              [--smaps-every N] [--file PATH]...
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -183,11 +185,12 @@ int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr,
                 "usage: %s PROC_ROOT SCANS [--interval S] [--clock cpu|wall] [--smaps PID,...] "
-                "[--file PATH]...\n",
+                "[--smaps-every N] [--file PATH]...\n",
                 argv[0]);
         return 2;
     }
     int scans = atoi(argv[2]);
+    int smaps_every = 1;
     double interval = 0;
     static long smaps_pids[MAX_SMAPS];
     int smaps_count = 0;
@@ -198,6 +201,8 @@ int main(int argc, char **argv) {
             interval = atof(argv[i + 1]);
         } else if (strcmp(argv[i], "--clock") == 0) {
             clock_id = strcmp(argv[i + 1], "wall") == 0 ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID;
+        } else if (strcmp(argv[i], "--smaps-every") == 0) {
+            smaps_every = atoi(argv[i + 1]) > 0 ? atoi(argv[i + 1]) : 1;
         } else if (strcmp(argv[i], "--smaps") == 0) {
             smaps_count = parse_pids(argv[i + 1], smaps_pids);
         } else if (strcmp(argv[i], "--file") == 0 && file_count < MAX_FILES) {
@@ -220,7 +225,9 @@ int main(int argc, char **argv) {
         }
         long long start = now_ns();
         scan(dir_fd, &t);
-        read_smaps(dir_fd, smaps_pids, smaps_count, &t);
+        if (i % smaps_every == 0) {
+            read_smaps(dir_fd, smaps_pids, smaps_count, &t);
+        }
         read_files(files, file_count, &t);
         printf("%lld\n", now_ns() - start);
     }

@@ -30,9 +30,14 @@ from .sample import Culprit, LoadAvg, Memory, Sample, Tasks, Workers
 # first DYNOSTAT_TOP of them; the rest are the candidates for the OOM killer's next victim,
 # which is, by and large, the process with most memory.
 OOM_CANDIDATES = 8
-# A worker group's members whose smaps_rollup is read each tick, at most: far more workers than
-# any dyno runs, few enough that a group of hundreds (a fork leak) cannot make a tick slow.
+# A worker group's members whose smaps_rollup is read, at most: far more workers than any dyno
+# runs, few enough that a group of hundreds (a fork leak) cannot make a tick slow.
 MAX_WORKERS_READ = 64
+# smaps_rollup makes the kernel walk each process's page tables: about 20 to 40 µs per MB it
+# maps (bench/bench_tick.py), 20 ms for a worker of 1 GB. Read every third tick (once a minute
+# at the default interval, which is as fast as such figures move), and at once when the worker
+# group changes, it costs a dyno a third of that; the ticks between use the last figures.
+PSS_EVERY_TICKS = 3
 
 # typing costs the agent ~2.4 MB of RSS at import (it pulls in re); the aliases below are
 # only for readers and type checkers, so they never load it at run time.
@@ -122,6 +127,11 @@ class Sampler:
         self._oom_kills: int | None = None
         # False once smaps_rollup turned out to be missing (Linux before 4.14).
         self._pss = True
+        # Ticks so far, for the PSS cadence, and the last measure of the worker group:
+        # (its key: parent pid, comm and worker count; the parent's comm; worker_pss,
+        # worker_uss, parent_pss), kept for the ticks that do not read smaps_rollup.
+        self._ticks = 0
+        self._measured: tuple = (None, "?", None, None, None)
 
     def _cgroups(self) -> CgroupReader:
         # The agent's cgroup does not change while it runs, so it is looked up once.
@@ -233,52 +243,72 @@ class Sampler:
     def _fill_processes_memory(
         self, sample: Sample, table: procfs.ProcessTable, dir_fd: int
     ) -> None:
-        """top_rss, the OOM victim, then PSS and USS: top_pss and the worker group."""
+        """top_rss, the OOM victim, the worker group, and, on the ticks PSS is read, top_pss
+        and the workers' figures (kept for the ticks in between)."""
         largest = table.most_rss.culprits(scale=procfs.PAGE_SIZE)
         sample.top_rss = largest[: self.top]
         self._name_oom_victim(sample, dir_fd)
         self._largest = largest
         group = table.group
-        comms = {culprit.pid: culprit.comm for culprit in sample.top_rss}
-        members: list[int] = []
-        if group is not None:
-            members = group.members[:MAX_WORKERS_READ]
-            worker_comm = procfs.decode_comm(group.comm)
-            comms.update(dict.fromkeys(members, worker_comm))
-            comms[group.ppid] = self._comm(dir_fd, group.ppid, comms.get(group.ppid))
-        figures: dict[int, tuple[int, int]] = {}
-        for pid, comm in comms.items():
-            if not self._pss:
-                break
-            rollup = self._rollup(dir_fd, pid, comm)
-            if rollup is not None:
-                figures[pid] = rollup
-        ranked = sorted(figures.items(), key=lambda item: (-item[1][0], item[0]))
-        sample.top_pss = [Culprit(pid, comms[pid], pss) for pid, (pss, _) in ranked[: self.top]]
-        if group is not None:
-            sample.workers = self._workers(sample, group, members, comms[group.ppid], figures)
-
-    def _workers(
-        self,
-        sample: Sample,
-        group: procfs.WorkerGroup,
-        members: list[int],
-        parent_comm: str,
-        figures: dict[int, tuple[int, int]],
-    ) -> Workers:
-        read = [figures[pid] for pid in members if pid in figures]
-        worker_pss = sum(pss for pss, _ in read) // len(read) if read else None
-        worker_uss = max(uss for _, uss in read) if read else None
-        parent = figures.get(group.ppid)
+        key = (group.ppid, group.comm, len(group.members)) if group is not None else None
+        # PSS every PSS_EVERY_TICKS ticks, and at once for a group not measured yet.
+        due = self._ticks % PSS_EVERY_TICKS == 0 or key != self._measured[0]
+        self._ticks += 1
+        if due and self._pss:
+            self._measure(sample, group, key, dir_fd)
+        if group is None:
+            return
+        if key != self._measured[0]:
+            # Not measured (smaps_rollup missing): the group with its count alone.
+            parent_comm = self._comm(dir_fd, group.ppid, None)
+            self._measured = (key, parent_comm, None, None, None)
+        _, parent_comm, worker_pss, worker_uss, parent_pss = self._measured
         workers = len(group.members)
-        return Workers(
+        sample.workers = Workers(
             pid=group.ppid,
             comm=parent_comm,
             workers=workers,
             worker_pss=worker_pss,
             worker_uss=worker_uss,
-            parent_pss=parent[0] if parent is not None else None,
+            parent_pss=parent_pss,
             fits=workers_that_fit(workers, worker_uss, sample.memory, self.warn_memory_pct),
+        )
+
+    def _measure(
+        self,
+        sample: Sample,
+        group: procfs.WorkerGroup | None,
+        key: tuple | None,
+        dir_fd: int,
+    ) -> None:
+        """Read smaps_rollup of the processes with most rss, of the group's workers (at most
+        MAX_WORKERS_READ of them) and of its parent: top_pss, and the group's figures."""
+        comms = {culprit.pid: culprit.comm for culprit in sample.top_rss}
+        members: list[int] = []
+        if group is not None:
+            members = group.members[:MAX_WORKERS_READ]
+            comms.update(dict.fromkeys(members, procfs.decode_comm(group.comm)))
+            comms[group.ppid] = self._comm(dir_fd, group.ppid, comms.get(group.ppid))
+        figures: dict[int, tuple[int, int]] = {}
+        for pid, comm in comms.items():
+            rollup = self._rollup(dir_fd, pid, comm)
+            if not self._pss:
+                return  # the kernel has no smaps_rollup: nothing to measure, ever
+            if rollup is not None:
+                figures[pid] = rollup
+        ranked = sorted(figures.items(), key=lambda item: (-item[1][0], item[0]))
+        sample.top_pss = [Culprit(pid, comms[pid], pss) for pid, (pss, _) in ranked[: self.top]]
+        if group is None:
+            self._measured = (None, "?", None, None, None)
+            return
+        read = [figures[pid] for pid in members if pid in figures]
+        parent = figures.get(group.ppid)
+        self._measured = (
+            key,
+            comms[group.ppid],
+            sum(pss for pss, _ in read) // len(read) if read else None,
+            max(uss for _, uss in read) if read else None,
+            parent[0] if parent is not None else None,
         )
 
     def _comm(self, dir_fd: int, pid: int, known: str | None) -> str:

@@ -18,6 +18,7 @@ from dynostat import sampler as sampler_module
 from dynostat.sample import Culprit, Memory, Workers
 from dynostat.sampler import Sampler, workers_that_fit
 from support.reports import Reports
+from support.smaps import rollup
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 KB = 1024
@@ -279,14 +280,14 @@ def test_another_user_s_process_is_left_out_without_a_word(nobody_tree):
     os.chown(nobody_tree / "proc/20", 0, 0)  # root's, as a dyno's init or a host daemon is
     (nobody_tree / "proc/20/smaps_rollup").chmod(0)
     pids, reports = sample_as_nobody(nobody_tree)
-    assert pids == [[10, 14, 12], [10, 14, 12]]
+    assert pids == [[10, 14, 12], []]  # PSS is read on the first tick of three
     assert reports == []
 
 
 def test_an_own_process_the_kernel_refuses_is_said_once_as_a_warning(nobody_tree):
     (nobody_tree / "proc/20/smaps_rollup").chmod(0)
     pids, reports = sample_as_nobody(nobody_tree)
-    assert pids == [[10, 14, 12], [10, 14, 12]]
+    assert pids == [[10, 14, 12], []]  # PSS is read on the first tick of three
     assert reports == [
         {
             "at": "warn",
@@ -296,3 +297,39 @@ def test_an_own_process_the_kernel_refuses_is_said_once_as_a_warning(nobody_tree
             "path": str(nobody_tree / "proc/20/smaps_rollup"),
         }
     ]
+
+
+def test_pss_is_read_every_third_tick_and_the_figures_are_kept_in_between(tmp_path):
+    root = prefork_copy(tmp_path)
+    sampler, reports = sampler_on(root)
+    first = sampler.sample(0)
+    stat = root / "cgroup/memory/dyno/memory.stat"
+    stat.write_text(stat.read_text().replace(f"rss {600 * MB}", f"rss {700 * MB}"))
+    # A worker's PSS changes; the next two ticks do not read it.
+    (root / "proc/12/smaps_rollup").write_bytes(rollup(120000, 90000, 500, 30500))
+    second, third, fourth = sampler.sample(1), sampler.sample(2), sampler.sample(3)
+    assert [bool(s.top_pss) for s in (first, second, third, fourth)] == [True, False, False, True]
+    for kept in (second, third):
+        assert (kept.workers.worker_pss, kept.workers.worker_uss, kept.workers.parent_pss) == (
+            first.workers.worker_pss,
+            first.workers.worker_uss,
+            first.workers.parent_pss,
+        )
+        # fits follows the memory of every tick: 100 MB less room is 3 workers fewer.
+        assert kept.workers.fits == first.workers.fits - 3
+    assert fourth.workers.worker_pss == (48000 + 90000 + 47800 + 48400) * KB // 4
+    assert reports == []
+
+
+def test_a_new_worker_gets_the_group_measured_at_once(tmp_path):
+    root = prefork_copy(tmp_path)
+    sampler, _ = sampler_on(root)
+    sampler.sample(0)
+    shutil.copytree(root / "proc/14", root / "proc/16")
+    stat = root / "proc/16/stat"
+    stat.write_text(stat.read_text().replace("14 (", "16 (", 1))
+    (root / "proc/16/smaps_rollup").write_bytes(rollup(120000, 60000, 500, 40000))
+    second = sampler.sample(1)
+    assert second.workers.workers == 5
+    assert second.top_pss  # read now, not two ticks later
+    assert second.workers.worker_uss == (500 + 40000) * KB
