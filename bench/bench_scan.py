@@ -11,7 +11,8 @@ alike:
 - psutil ``process_iter(['status', 'ppid', 'num_threads', 'memory_info'])``;
 - ``ps -eo stat,ppid,nlwp,rss`` (a fork+exec per sample, which is what using it would cost);
 - the C floor (bench/floor.c): ``openat`` on a ``/proc`` descriptor, one read and the parse of
-  each ``/proc/<pid>/stat``, timed in wall time like the rest here.
+  each ``/proc/<pid>/stat``, and the ``smaps_rollup`` files the agent reads on the samples it
+  reads them (every third), timed in wall time like the rest here.
 
 It prints medians and ratios to the floor as markdown, then the resident memory of the bare
 interpreter, of a Sampler loop and of the running agent started as the dyno launcher starts
@@ -38,7 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "agent"))
 
 from dynostat import procfs  # noqa: E402 - needs the path above
-from dynostat.sampler import Sampler  # noqa: E402
+from dynostat.sampler import MAX_WORKERS_READ, PSS_EVERY_TICKS, Sampler  # noqa: E402
 
 SCANS_PER_ROUND = 4  # the first scan of each round warms caches and is dropped
 PS_COMMAND = ["ps", "-eo", "stat,ppid,nlwp,rss"]
@@ -102,13 +103,29 @@ def timed(function, scans: int) -> list[float]:
     return times[1:]
 
 
+def agent_smaps_pids() -> list[int]:
+    """The processes whose smaps_rollup the agent reads, chosen by the agent's own scan: the
+    three with most rss, the largest worker group's workers (at most MAX_WORKERS_READ) and
+    its parent."""
+    table = procfs.scan_processes("/proc", lambda path, error, kind: None)
+    pids = {culprit.pid for culprit in table.most_rss.culprits()}
+    if table.group is not None:
+        pids.update(table.group.members[:MAX_WORKERS_READ])
+        pids.add(table.group.ppid)
+    return sorted(pids)
+
+
 def floor_times(binary: Path) -> list[float]:
+    """The floor's scans, reading the same smaps_rollup files as the agent as often: on every
+    PSS_EVERY_TICKS-th scan."""
+    smaps = ",".join(map(str, agent_smaps_pids()))
     result = subprocess.run(
-        [str(binary), "/proc", str(SCANS_PER_ROUND), "--clock", "wall"],
+        [str(binary), "/proc", str(SCANS_PER_ROUND), "--clock", "wall", "--smaps", smaps,
+         "--smaps-every", str(PSS_EVERY_TICKS)],
         capture_output=True,
         text=True,
         check=True,
-    )
+    )  # fmt: skip
     return [int(line) / 1e9 for line in result.stdout.split()][1:]
 
 
