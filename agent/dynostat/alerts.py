@@ -136,63 +136,48 @@ class GrowthWindow:
     """memory_total of the last ``size`` samples with their times, for a least-squares trend,
     and each sample's largest processes as (pid, rss) pairs, to name the one that grew.
 
-    A ring of fixed size in one bytearray allocated once, each number in 8 bytes: the memory
-    it takes does not grow with ticks or pids, and it keeps no Python object of a tick after
-    that tick. (Objects kept from every tick would each pin an allocator pool made while the
-    scan filled it, which an agent running for months pays in RSS; the array module, the
-    obvious store, costs 0.9 MB to import.)
+    A ring of fixed size in bytearrays allocated once, read and written as C numbers through
+    memoryviews: the memory it takes does not grow with ticks or pids, and it keeps no Python
+    object of a tick after that tick. (Objects kept from every tick would each pin an
+    allocator pool made while the scan filled it, which an agent running for months pays in
+    RSS; the array module, the obvious store, costs 0.9 MB to import.)
     """
-
-    # Per sample: its time (µs), memory_total, then GROWTH_CULPRITS (pid, rss) pairs.
-    _WIDTH = 2 + 2 * GROWTH_CULPRITS
 
     def __init__(self, size: int = GROWTH_WINDOW) -> None:
         self.size = size
-        self._numbers = bytearray(8 * self._WIDTH * size)
+        self.times = memoryview(bytearray(8 * size)).cast("d")  # monotonic seconds
+        self.totals = memoryview(bytearray(8 * size)).cast("q")  # memory_total, bytes
+        # GROWTH_CULPRITS (pid, rss) pairs per sample; pid 0 for none.
+        self.largest = memoryview(bytearray(8 * 2 * GROWTH_CULPRITS * size)).cast("q")
         self._count = 0
         self._next = 0  # where the next sample goes
 
     def __len__(self) -> int:
         return self._count
 
-    def _put(self, index: int, value: int) -> None:
-        self._numbers[8 * index : 8 * index + 8] = value.to_bytes(8, "little", signed=True)
-
-    def _get(self, index: int) -> int:
-        return int.from_bytes(self._numbers[8 * index : 8 * index + 8], "little", signed=True)
-
-    def _row(self, slot: int) -> list[int]:
-        base = slot * self._WIDTH
-        return [self._get(base + field) for field in range(self._WIDTH)]
-
     def add(self, when: float, total: int, largest: list[Culprit]) -> None:
-        base = self._next * self._WIDTH
-        self._put(base, round(when * 1e6))
-        self._put(base + 1, total)
+        index = self._next
+        self.times[index] = when
+        self.totals[index] = total
+        base = index * 2 * GROWTH_CULPRITS
         for rank in range(GROWTH_CULPRITS):
             culprit = largest[rank] if rank < len(largest) else None
-            self._put(base + 2 + 2 * rank, culprit.pid if culprit is not None else 0)
-            self._put(base + 3 + 2 * rank, culprit.count if culprit is not None else 0)
-        self._next = (self._next + 1) % self.size
+            self.largest[base + 2 * rank] = culprit.pid if culprit is not None else 0
+            self.largest[base + 2 * rank + 1] = culprit.count if culprit is not None else 0
+        self._next = (index + 1) % self.size
         self._count = min(self._count + 1, self.size)
-
-    def _oldest_first(self) -> list[list[int]]:
-        first = self._next if self._count == self.size else 0
-        return [self._row((first + offset) % self.size) for offset in range(self._count)]
 
     def trend(self) -> tuple[float, float] | None:
         """(slope in bytes per second, R²) of the least-squares line; None when flat in
         time or in memory (no line to speak of)."""
-        rows = self._oldest_first()
-        count = len(rows)
-        origin = rows[0][0]
-        times = [(row[0] - origin) / 1e6 for row in rows]
-        totals = [row[1] for row in rows]
-        mean_t = sum(times) / count
+        count = self._count
+        times, totals = self.times[:count], self.totals[:count]
+        origin = times[0]
+        mean_t = sum(times) / count - origin
         mean_y = sum(totals) / count
         sxx = sxy = syy = 0.0
         for when, total in zip(times, totals):
-            dt = when - mean_t
+            dt = when - origin - mean_t
             dy = total - mean_y
             sxx += dt * dt
             sxy += dt * dy
@@ -204,13 +189,17 @@ class GrowthWindow:
     def grew_most(self, current: list[Culprit]) -> Culprit | None:
         """Of the processes with most rss now, the one whose rss grew most since the oldest
         sample in the window that had it among its largest (ties: the larger one now)."""
-        rows = self._oldest_first()
+        first = self._next if self._count == self.size else 0
+        width = 2 * GROWTH_CULPRITS
+        rows = [
+            self.largest[index * width : (index + 1) * width].tolist()
+            for index in ((first + offset) % self.size for offset in range(self._count))
+        ]
         best: tuple[int, int] | None = None
         named = None
         for culprit in current[:GROWTH_CULPRITS]:
             growth = 0
-            for row in rows:
-                pairs = row[2:]
+            for pairs in rows:
                 pids = pairs[0::2]
                 if culprit.pid in pids:
                     growth = culprit.count - pairs[2 * pids.index(culprit.pid) + 1]

@@ -231,6 +231,7 @@ def _scan(table: ProcessTable, proc_root: str, dir_fd: int, on_error: OnError) -
     # since bytes hashes are keyed at random per process.
     groups: dict[int, int | list] = {}
     find_group = groups.get
+    several: list[list] = []  # the groups of two or more, so that only they are compared
     # Local names: this loop runs once per process on every tick, and what it does per
     # process in Python is what the agent costs beyond the kernel's own work. So the parse is
     # written out here instead of calling parse_stat_row (a call and a row tuple per process
@@ -298,18 +299,20 @@ def _scan(table: ProcessTable, proc_root: str, dir_fd: int, on_error: OnError) -
             if members is None:
                 groups[key] = rss_pages << _PID_BITS | int(name)
             elif members.__class__ is int:
-                groups[key] = [
+                members = [
                     (members >> _PID_BITS) + rss_pages,
                     fields[STAT_PPID],
                     comm,
                     members & _PID_MASK,
                     int(name),
                 ]
+                groups[key] = members
+                several.append(members)
             else:
                 members[0] += rss_pages
                 members.append(int(name))
     table.processes, table.threads, table.zombies = processes, threads, zombies
-    table.group = _largest_group(groups)
+    table.group = _largest_group(several)
 
 
 # A pid packed with an rss below it: pids are at most 2^22 (PID_MAX_LIMIT, kernel/pid.c).
@@ -321,13 +324,12 @@ def _path(proc_root: str, name: bytes) -> str:
     return f"{proc_root}/{name.decode('ascii')}/stat"
 
 
-def _largest_group(groups: dict[int, int | list]) -> WorkerGroup | None:
-    """The group of two or more with the most rss (then the most workers, the lower ppid)."""
+def _largest_group(several: list[list]) -> WorkerGroup | None:
+    """The group with the most rss (then the most workers, the lower ppid), of the groups of
+    two or more as the scan kept them: [rss pages summed, ppid, comm, pid, pid, ...]."""
     best: tuple[int, int, int] | None = None
     best_group = None
-    for members in groups.values():
-        if members.__class__ is int:
-            continue  # one process: not a group
+    for members in several:
         try:
             ppid = int(members[1])
         except ValueError:

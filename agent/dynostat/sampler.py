@@ -33,8 +33,8 @@ OOM_CANDIDATES = 8
 # A worker group's members whose smaps_rollup is read, at most: far more workers than any dyno
 # runs, few enough that a group of hundreds (a fork leak) cannot make a tick slow.
 MAX_WORKERS_READ = 64
-# smaps_rollup makes the kernel walk each process's page tables: about 15 to 45 µs per MB it
-# maps (docs/performance.md), 17 ms for a worker of 1 GB. Read every third tick (once a minute
+# smaps_rollup makes the kernel walk each process's page tables: about 12 to 30 µs per MB it
+# holds (docs/performance.md), 12 ms for a worker of 1 GB. Read every third tick (once a minute
 # at the default interval, which is as fast as such figures move), and at once when the worker
 # group changes, it costs a dyno a third of that; the ticks between use the last figures.
 PSS_EVERY_TICKS = 3

@@ -368,3 +368,25 @@ def test_this_machines_limit_matches_the_resource_module():
     soft, _ = resource.getrlimit(resource.RLIMIT_NPROC)
     expected = None if soft == resource.RLIM_INFINITY else soft
     assert procfs.read_max_processes("/proc") == expected
+
+
+def test_the_scan_finds_the_worker_group_with_the_most_rss_lowest_pids_first():
+    table = procfs.scan_processes(str(FIXTURES / "prefork/proc"), Recorder())
+    group = table.group
+    # puma's four workers (30000 pages each) over the two sleeps under bash (200 each); the
+    # zombie child of puma has another comm and no memory, and works for nobody.
+    assert (group.ppid, group.comm, group.members) == (10, b"puma: cluster w", [11, 12, 13, 14])
+    assert group.rss_pages == 4 * 30000
+
+
+def test_processes_whose_parent_is_outside_the_namespace_are_no_group(tmp_path):
+    """ppid 0: processes entered into the pid namespace from outside (nsenter, docker exec)
+    have no parent in it, which is no parent they share."""
+    root = tmp_path / "proc"
+    for pid in (7, 8, 9):
+        (root / str(pid)).mkdir(parents=True)
+        line = REAL_LINE.replace(b"1 (process_api) S 0 ", b"%d (bash) S 0 " % pid)
+        (root / str(pid) / "stat").write_bytes(line)
+    table = procfs.scan_processes(str(root), Recorder())
+    assert table.processes == 3
+    assert table.group is None
