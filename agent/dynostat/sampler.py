@@ -10,9 +10,9 @@ limit counts; /proc may show less (``hidepid``) or nothing at all, which is said
 
 Memory beyond the cgroup's totals comes from the same scan: the largest worker group
 (processes with one parent and one comm), the PSS and USS of its workers, of its parent and of
-the processes with most RSS (``smaps_rollup``, read every tick for those few processes only),
-how many workers the quota holds, and, when the cgroup's OOM kill count rose, the process the
-kernel most likely killed.
+the processes with most RSS (``smaps_rollup``, for those few processes only and on every
+third tick: see PSS_EVERY_TICKS), how many workers the quota holds, and, when the cgroup's
+OOM kill count rose, the process the kernel most likely killed.
 """
 
 from __future__ import annotations
