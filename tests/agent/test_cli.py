@@ -281,7 +281,8 @@ def test_a_stop_signal_prints_the_current_sample_and_exits_0_within_a_second(tre
     assert child.returncode == 0
     assert elapsed < 1.0
     assert err == b""
-    assert [normalise(line) for line in first + out.decode().splitlines()] == (expected_block() + expected_block(pss=False))
+    lines = [normalise(line) for line in first + out.decode().splitlines()]
+    assert lines == expected_block() + expected_block(pss=False)
 
 
 def test_sighup_is_ignored(tree):
