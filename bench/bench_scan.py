@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "agent"))
 
 from dynostat import procfs  # noqa: E402 - needs the path above
-from dynostat.sampler import MAX_WORKERS_READ, PSS_EVERY_TICKS, Sampler  # noqa: E402
+from dynostat.sampler import PSS_EVERY_TICKS, Sampler  # noqa: E402
 
 SCANS_PER_ROUND = 4  # the first scan of each round warms caches and is dropped
 PS_COMMAND = ["ps", "-eo", "stat,ppid,nlwp,rss"]
@@ -105,12 +105,12 @@ def timed(function, scans: int) -> list[float]:
 
 def agent_smaps_pids() -> list[int]:
     """The processes whose smaps_rollup the agent reads, chosen by the agent's own scan: the
-    three with most rss, the largest worker group's workers (at most MAX_WORKERS_READ) and
+    three with most rss, the largest worker group's workers (the at most 64 the scan keeps) and
     its parent."""
     table = procfs.scan_processes("/proc", lambda path, error, kind: None)
     pids = {culprit.pid for culprit in table.most_rss.culprits()}
     if table.group is not None:
-        pids.update(table.group.members[:MAX_WORKERS_READ])
+        pids.update(table.group.members)
         pids.add(table.group.ppid)
     return sorted(pids)
 

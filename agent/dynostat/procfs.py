@@ -151,19 +151,28 @@ class Ranking:
         ]
 
 
+# The workers of a group whose pids the scan keeps (the lowest, as /proc lists them first): far
+# more workers than any dyno runs; the rest of a larger group (a fork leak) are only counted.
+MAX_MEMBERS = 64
+
+
 class WorkerGroup:
     """Two or more live processes with the same parent and the same comm: a preforking
     server's workers (puma, unicorn, gunicorn, uwsgi, resque, celery prefork, node cluster).
 
-    ``members`` are the workers' pids, lowest (oldest, as pids are handed out) first.
+    ``count`` is how many there are; ``members`` the pids of at most MAX_MEMBERS of them,
+    lowest (oldest, as pids are handed out) first.
     """
 
-    __slots__ = ("comm", "members", "ppid", "rss_pages")
+    __slots__ = ("comm", "count", "members", "ppid", "rss_pages")
 
-    def __init__(self, ppid: int, comm: bytes, rss_pages: int, members: list[int]) -> None:
+    def __init__(
+        self, ppid: int, comm: bytes, rss_pages: int, count: int, members: list[int]
+    ) -> None:
         self.ppid = ppid
         self.comm = comm
         self.rss_pages = rss_pages  # summed over the workers: how the largest group is chosen
+        self.count = count
         self.members = members
 
 
@@ -222,13 +231,14 @@ def _scan(table: ProcessTable, proc_root: str, dir_fd: int, on_error: OnError) -
     most_threads, most_rss = table.most_threads, table.most_rss
     threads_threshold, rss_threshold = most_threads.threshold(), most_rss.threshold()
     # The worker groups: hash((ppid, comm)) -> rss pages and pid of the one process seen so
-    # far, packed in one int, then [rss pages summed, ppid, comm, pid, pid, ...] from the
-    # second on. Keys are hashes and values packed ints because the dict has an entry per
-    # distinct (parent, name) pair, a thousand on a dyno of a thousand distinct processes,
-    # and this keeps each to about 100 bytes (two ints) instead of 250; it is dropped when
-    # the scan ends. Two pairs with one 64-bit hash would count as one group: about one
-    # chance in 10^13 with a thousand pairs, and comms cannot be chosen to make it happen,
-    # since bytes hashes are keyed at random per process.
+    # far, packed in one int, then [rss pages summed, ppid, comm, count, pid, pid, ...] from
+    # the second on (at most MAX_MEMBERS pids). Keys are hashes and values packed ints because
+    # the dict has an entry per distinct (parent, name) pair, a thousand on a dyno of a
+    # thousand distinct processes, and this keeps each to about 100 bytes (two ints) instead
+    # of 250; it is dropped when the scan ends. Two pairs with one 64-bit hash would count as
+    # one group: about one chance in 10^13 with a thousand pairs, and comms cannot be chosen
+    # to make it happen, since bytes hashes are keyed at random per process (PYTHONHASHSEED
+    # could fix the key, and then the worst a chosen comm can do is merge two counts).
     groups: dict[int, int | list] = {}
     find_group = groups.get
     several: list[list] = []  # the groups of two or more, so that only they are compared
@@ -303,6 +313,7 @@ def _scan(table: ProcessTable, proc_root: str, dir_fd: int, on_error: OnError) -
                     (members >> _PID_BITS) + rss_pages,
                     fields[STAT_PPID],
                     comm,
+                    2,
                     members & _PID_MASK,
                     int(name),
                 ]
@@ -310,9 +321,25 @@ def _scan(table: ProcessTable, proc_root: str, dir_fd: int, on_error: OnError) -
                 several.append(members)
             else:
                 members[0] += rss_pages
-                members.append(int(name))
+                members[3] += 1
+                if len(members) < _FIRST_MEMBER + MAX_MEMBERS:
+                    members.append(int(name))
+                else:
+                    _keep_lowest(members, int(name))
     table.processes, table.threads, table.zombies = processes, threads, zombies
     table.group = _largest_group(several)
+
+
+# Where a group's pids start in its list: [rss pages summed, ppid, comm, count, pid, ...].
+_FIRST_MEMBER = 4
+
+
+def _keep_lowest(members: list, pid: int) -> None:
+    """Keep the MAX_MEMBERS lowest pids of a larger group. /proc lists pids in order, so on a
+    dyno this only ever compares; a tree listed in another order gets the same answer."""
+    highest = max(members[_FIRST_MEMBER:])
+    if pid < highest:
+        members[members.index(highest, _FIRST_MEMBER)] = pid
 
 
 # A pid packed with an rss below it: pids are at most 2^22 (PID_MAX_LIMIT, kernel/pid.c).
@@ -326,7 +353,7 @@ def _path(proc_root: str, name: bytes) -> str:
 
 def _largest_group(several: list[list]) -> WorkerGroup | None:
     """The group with the most rss (then the most workers, the lower ppid), of the groups of
-    two or more as the scan kept them: [rss pages summed, ppid, comm, pid, pid, ...]."""
+    two or more as the scan kept them: [rss pages summed, ppid, comm, count, pid, ...]."""
     best: tuple[int, int, int] | None = None
     best_group = None
     for members in several:
@@ -336,14 +363,14 @@ def _largest_group(several: list[list]) -> WorkerGroup | None:
             continue  # only a made-up stat line has a ppid that is not a number
         if ppid <= 0:
             continue  # parents outside this pid namespace are not one parent
-        rank = (members[0], len(members), -ppid)
+        rank = (members[0], members[3], -ppid)
         if best is None or rank > best:
             best, best_group = rank, (ppid, members)
     if best_group is None:
         return None
     ppid, members = best_group
     # Oldest first (lowest pids; /proc lists them so, a copied tree need not).
-    return WorkerGroup(ppid, members[2], members[0], sorted(members[3:]))
+    return WorkerGroup(ppid, members[2], members[0], members[3], sorted(members[_FIRST_MEMBER:]))
 
 
 def zombie_parents(

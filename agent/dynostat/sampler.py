@@ -30,9 +30,6 @@ from .sample import Culprit, LoadAvg, Memory, Sample, Tasks, Workers
 # first DYNOSTAT_TOP of them; the rest are the candidates for the OOM killer's next victim,
 # which is, by and large, the process with most memory.
 OOM_CANDIDATES = 8
-# A worker group's members whose smaps_rollup is read, at most: far more workers than any dyno
-# runs, few enough that a group of hundreds (a fork leak) cannot make a tick slow.
-MAX_WORKERS_READ = 64
 # smaps_rollup makes the kernel walk each process's page tables: about 12 to 30 µs per MB it
 # holds (docs/performance.md), 12 ms for a worker of 1 GB. Read every third tick (once a minute
 # at the default interval, which is as fast as such figures move), and at once when the worker
@@ -250,7 +247,7 @@ class Sampler:
         self._name_oom_victim(sample, dir_fd)
         self._largest = largest
         group = table.group
-        key = (group.ppid, group.comm, len(group.members)) if group is not None else None
+        key = (group.ppid, group.comm, group.count) if group is not None else None
         # PSS every PSS_EVERY_TICKS ticks, and at once for a group not measured yet.
         due = self._ticks % PSS_EVERY_TICKS == 0 or key != self._measured[0]
         self._ticks += 1
@@ -263,7 +260,7 @@ class Sampler:
             parent_comm = self._comm(dir_fd, group.ppid, None)
             self._measured = (key, parent_comm, None, None, None)
         _, parent_comm, worker_pss, worker_uss, parent_pss = self._measured
-        workers = len(group.members)
+        workers = group.count
         sample.workers = Workers(
             pid=group.ppid,
             comm=parent_comm,
@@ -281,12 +278,14 @@ class Sampler:
         key: tuple | None,
         dir_fd: int,
     ) -> None:
-        """Read smaps_rollup of the processes with most rss, of the group's workers (at most
-        MAX_WORKERS_READ of them) and of its parent: top_pss, and the group's figures."""
+        """Read smaps_rollup of the processes with most rss, of the group's workers (the at
+        most procfs.MAX_MEMBERS whose pids the scan kept; few enough that a group of hundreds,
+        a fork leak, cannot make a tick slow) and of its parent: top_pss, and the group's
+        figures."""
         comms = {culprit.pid: culprit.comm for culprit in sample.top_rss}
         members: list[int] = []
         if group is not None:
-            members = group.members[:MAX_WORKERS_READ]
+            members = group.members
             comms.update(dict.fromkeys(members, procfs.decode_comm(group.comm)))
             comms[group.ppid] = self._comm(dir_fd, group.ppid, comms.get(group.ppid))
         figures: dict[int, tuple[int, int]] = {}

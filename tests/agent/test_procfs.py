@@ -390,3 +390,18 @@ def test_processes_whose_parent_is_outside_the_namespace_are_no_group(tmp_path):
     table = procfs.scan_processes(str(root), Recorder())
     assert table.processes == 3
     assert table.group is None
+
+
+def test_a_group_of_hundreds_is_counted_whole_and_keeps_its_64_lowest_pids(tmp_path):
+    root = tmp_path / "proc"
+    root.mkdir()
+    # Written in a shuffled order: a copied tree lists its directories in any order.
+    for pid in [*range(300, 100, -2), *range(101, 301, 2)]:
+        (root / str(pid)).mkdir()
+        line = REAL_LINE.replace(b"1 (process_api) S 0 ", b"%d (celery) S 7 " % pid)
+        (root / str(pid) / "stat").write_bytes(line)
+    table = procfs.scan_processes(str(root), Recorder())
+    group = table.group
+    assert (group.ppid, group.comm, group.count) == (7, b"celery", 200)
+    assert group.members == list(range(101, 101 + procfs.MAX_MEMBERS))
+    assert group.rss_pages == 200 * 4062
