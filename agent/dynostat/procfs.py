@@ -231,14 +231,15 @@ def _scan(table: ProcessTable, proc_root: str, dir_fd: int, on_error: OnError) -
     most_threads, most_rss = table.most_threads, table.most_rss
     threads_threshold, rss_threshold = most_threads.threshold(), most_rss.threshold()
     # The worker groups: hash((ppid, comm)) -> rss pages and pid of the one process seen so
-    # far, packed in one int, then [rss pages summed, ppid, comm, count, pid, pid, ...] from
-    # the second on (at most MAX_MEMBERS pids). Keys are hashes and values packed ints because
-    # the dict has an entry per distinct (parent, name) pair, a thousand on a dyno of a
-    # thousand distinct processes, and this keeps each to about 100 bytes (two ints) instead
-    # of 250; it is dropped when the scan ends. Two pairs with one 64-bit hash would count as
-    # one group: about one chance in 10^13 with a thousand pairs, and comms cannot be chosen
-    # to make it happen, since bytes hashes are keyed at random per process (PYTHONHASHSEED
-    # could fix the key, and then the worst a chosen comm can do is merge two counts).
+    # far, packed in one int, then [rss pages summed, ppid, comm, count, highest pid kept,
+    # pid, pid, ...] from the second on (at most MAX_MEMBERS pids). Keys are hashes and values
+    # packed ints because the dict has an entry per distinct (parent, name) pair, a thousand
+    # on a dyno of a thousand distinct processes, and this keeps each to about 100 bytes (two
+    # ints) instead of 250; it is dropped when the scan ends. Two pairs with one 64-bit hash
+    # would count as one group: about one chance in 10^13 with a thousand pairs, and comms
+    # cannot be chosen to make it happen, since bytes hashes are keyed at random per process
+    # (PYTHONHASHSEED could fix the key, and then the worst a chosen comm can do is merge two
+    # counts).
     groups: dict[int, int | list] = {}
     find_group = groups.get
     several: list[list] = []  # the groups of two or more, so that only they are compared
@@ -309,37 +310,43 @@ def _scan(table: ProcessTable, proc_root: str, dir_fd: int, on_error: OnError) -
             if members is None:
                 groups[key] = rss_pages << _PID_BITS | int(name)
             elif members.__class__ is int:
+                first, pid = members & _PID_MASK, int(name)
                 members = [
                     (members >> _PID_BITS) + rss_pages,
                     fields[STAT_PPID],
                     comm,
                     2,
-                    members & _PID_MASK,
-                    int(name),
+                    max(first, pid),
+                    first,
+                    pid,
                 ]
                 groups[key] = members
                 several.append(members)
             else:
                 members[0] += rss_pages
                 members[3] += 1
+                pid = int(name)
                 if len(members) < _FIRST_MEMBER + MAX_MEMBERS:
-                    members.append(int(name))
-                else:
-                    _keep_lowest(members, int(name))
+                    members.append(pid)
+                    members[4] = max(members[4], pid)
+                elif pid < members[4]:
+                    _keep_lowest(members, pid)
     table.processes, table.threads, table.zombies = processes, threads, zombies
     table.group = _largest_group(several)
 
 
-# Where a group's pids start in its list: [rss pages summed, ppid, comm, count, pid, ...].
-_FIRST_MEMBER = 4
+# Where a group's pids start in its list: [rss pages summed, ppid, comm, count, highest pid
+# kept, pid, ...].
+_FIRST_MEMBER = 5
 
 
 def _keep_lowest(members: list, pid: int) -> None:
-    """Keep the MAX_MEMBERS lowest pids of a larger group. /proc lists pids in order, so on a
-    dyno this only ever compares; a tree listed in another order gets the same answer."""
-    highest = max(members[_FIRST_MEMBER:])
-    if pid < highest:
-        members[members.index(highest, _FIRST_MEMBER)] = pid
+    """Put ``pid`` in place of the highest pid kept, when a group already keeps MAX_MEMBERS:
+    the group keeps its lowest pids. /proc lists pids in order, so on a dyno the scan never
+    calls this (a later pid is never lower); a tree listed in another order still gets the
+    lowest."""
+    members[members.index(members[4], _FIRST_MEMBER)] = pid
+    members[4] = max(members[_FIRST_MEMBER:])
 
 
 # A pid packed with an rss below it: pids are at most 2^22 (PID_MAX_LIMIT, kernel/pid.c).
@@ -353,7 +360,7 @@ def _path(proc_root: str, name: bytes) -> str:
 
 def _largest_group(several: list[list]) -> WorkerGroup | None:
     """The group with the most rss (then the most workers, the lower ppid), of the groups of
-    two or more as the scan kept them: [rss pages summed, ppid, comm, count, pid, ...]."""
+    two or more as the scan kept them: [rss pages summed, ppid, comm, count, highest, pid, ...]."""
     best: tuple[int, int, int] | None = None
     best_group = None
     for members in several:
