@@ -30,8 +30,8 @@ from .sample import Culprit, LoadAvg, Memory, Sample, Tasks, Workers
 # first DYNOSTAT_TOP of them; the rest are the candidates for the OOM killer's next victim,
 # which is, by and large, the process with most memory.
 OOM_CANDIDATES = 8
-# smaps_rollup makes the kernel walk each process's page tables: about 12 to 30 µs per MB it
-# holds (docs/performance.md), 12 ms for a worker of 1 GB. Read every third tick (once a minute
+# smaps_rollup makes the kernel walk each process's page tables: about 10 to 30 µs per MB it
+# holds (docs/performance.md), 9 to 12 ms for a worker of 1 GB. Read every third tick (once a minute
 # at the default interval, which is as fast as such figures move), and at once when the worker
 # group changes, it costs a dyno a third of that; the ticks between use the last figures.
 PSS_EVERY_TICKS = 3
