@@ -120,11 +120,14 @@ def test_a_preforking_server_s_pss_uss_and_fits_agree_with_the_kernel(cgroups):
     assert sum(figures[pid][2] for pid in server) > 2 * used
     assert sum(figures[pid][0] for pid in server) < sum(figures[pid][2] for pid in server) / 2
 
-    # fits from the cgroup as the test read it, a moment after the agent: the same, or one
-    # worker apart if the moment moved the figures across a boundary.
-    rss = stat.get("total_rss", stat.get("anon"))
-    swap = stat.get("total_swap", 0)
-    more = (cgroups.read_memory_limit() * WARN_MEMORY_PCT / 100 - rss - swap) / max(worker_uss)
+    # fits by the README's formula from the same sample's memory line (MB to two decimals,
+    # so one worker either way at a boundary) and the worker_uss the kernel confirmed above.
+    [memory] = [fields(line) for line in lines if "memory_quota=" in line]
+    quota = megabytes(memory["sample#dynostat.memory_quota"])
+    rss = megabytes(memory["sample#dynostat.memory_rss"])
+    swap = megabytes(memory["sample#dynostat.memory_swap"])
+    assert quota == cgroups.read_memory_limit() / MB
+    more = (quota * WARN_MEMORY_PCT / 100 - rss - swap) / megabytes(printed["worker_uss"])
     assert abs(int(printed["fits"]) - (3 + math.floor(more))) <= 1
 
     [top] = [line for line in lines if "top#pss=" in line]
