@@ -10,7 +10,9 @@ alike:
   and the culprits) and the bare ``procfs.scan_processes``;
 - psutil ``process_iter(['status', 'ppid', 'num_threads', 'memory_info'])``;
 - ``ps -eo stat,ppid,nlwp,rss`` (a fork+exec per sample, which is what using it would cost);
-- the C floor (bench/floor.c): open+read+parse of each ``/proc/<pid>/stat``.
+- the C floor (bench/floor.c): ``openat`` on a ``/proc`` descriptor, one read and the parse of
+  each ``/proc/<pid>/stat``, and the ``smaps_rollup`` files the agent reads on the samples it
+  reads them (every third), timed in wall time like the rest here.
 
 It prints medians and ratios to the floor as markdown, then the resident memory of the bare
 interpreter, of a Sampler loop and of the running agent started as the dyno launcher starts
@@ -40,7 +42,7 @@ from support.paths import AGENT, AGENT_PACKAGE, AGENT_SCRIPT, REPO, SYSTEM_PYTHO
 sys.path.insert(0, str(AGENT))
 
 from dynostat import procfs
-from dynostat.sampler import Sampler
+from dynostat.sampler import PSS_EVERY_TICKS, Sampler
 
 SCANS_PER_ROUND = 4  # the first scan of each round warms caches and is dropped
 PS_COMMAND = ["ps", "-eo", "stat,ppid,nlwp,rss"]
@@ -104,10 +106,29 @@ def timed(function, scans: int) -> list[float]:
     return times[1:]
 
 
+def agent_smaps_pids() -> list[int]:
+    """The processes whose smaps_rollup the agent reads, chosen by the agent's own scan: the
+    three with most rss, the largest worker group's workers (the at most 64 the scan keeps) and
+    its parent."""
+    table = procfs.scan_processes("/proc", lambda path, error, kind: None)
+    pids = {culprit.pid for culprit in table.most_rss.culprits()}
+    if table.group is not None:
+        pids.update(table.group.members)
+        pids.add(table.group.ppid)
+    return sorted(pids)
+
+
 def floor_times(binary: Path) -> list[float]:
+    """The floor's scans, reading the same smaps_rollup files as the agent as often: on every
+    PSS_EVERY_TICKS-th scan."""
+    smaps = ",".join(map(str, agent_smaps_pids()))
     result = subprocess.run(
-        [str(binary), "/proc", str(SCANS_PER_ROUND)], capture_output=True, text=True, check=True
-    )
+        [str(binary), "/proc", str(SCANS_PER_ROUND), "--clock", "wall", "--smaps", smaps,
+         "--smaps-every", str(PSS_EVERY_TICKS)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )  # fmt: skip
     return [int(line) / 1e9 for line in result.stdout.split()][1:]
 
 

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the support package
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the su
 from support.paths import AGENT, AGENT_SCRIPT, SYSTEM_PYTHON
 
 RSS = re.compile(rb"sample#dynostat\.agent_rss=([0-9.]+)MB")
+PYCACHE = Path(tempfile.gettempdir()) / "dynostat-soak-pycache"
 
 
 def main() -> int:
@@ -37,7 +39,17 @@ def main() -> int:
         "--count",
         str(args.ticks),
     ]
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(AGENT), "DYNO": "soak.1"}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(AGENT),
+        "DYNO": "soak.1",
+        "PYTHONPYCACHEPREFIX": str(PYCACHE),
+    }
+    # The modules compiled first, as the slug ships them, and one short run so that the
+    # standard library's are too: compiling at start-up would show in the agent's memory.
+    python = command[0]
+    subprocess.run([python, "-m", "compileall", "-q", str(AGENT)], env=env, check=True)
+    subprocess.run([*command[:-1], "2"], env=env, capture_output=True, check=True)
     result = subprocess.run(command, env=env, capture_output=True, check=True, timeout=3600)
     if b"at=error" in result.stdout:
         raise SystemExit("bench: the agent reported an error:\n" + result.stdout.decode())

@@ -3,7 +3,10 @@
  * prints "ready" once they all exist, and on stdin EOF (or SIGTERM) kills and reaps them all.
  * C children cost a few pages each, so 5000 of them fit on a small machine.
  *
- * Usage: population N
+ * With NAMES given (any second argument), each child names itself pop<index> (its comm), so
+ * no two of them look like workers of one server.
+ *
+ * Usage: population N [NAMES]
  */
 #include <signal.h>
 #include <stdio.h>
@@ -14,11 +17,12 @@
 #include <unistd.h>
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s N\n", argv[0]);
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: %s N [NAMES]\n", argv[0]);
         return 2;
     }
     int wanted = atoi(argv[1]);
+    int distinct_names = argc == 3;
     pid_t *children = calloc((size_t)wanted, sizeof *children);
     int started = 0;
     /* Block SIGTERM so it is only handled below, after every child is reaped. */
@@ -35,6 +39,11 @@ int main(int argc, char **argv) {
         if (pid == 0) {
             /* A child dies with the population even if it is SIGKILLed. */
             prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (distinct_names) {
+                char name[16];
+                snprintf(name, sizeof name, "pop%d", started);
+                prctl(PR_SET_NAME, name);
+            }
             sigprocmask(SIG_UNBLOCK, &term, NULL);
             for (;;) {
                 pause();

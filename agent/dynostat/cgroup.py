@@ -55,7 +55,8 @@ def parse_self_cgroup(data: bytes) -> dict[str, str]:
 
 
 def parse_flat_keyed(data: bytes) -> dict[str, int]:
-    """``memory.stat``: ``key value`` per line; raise MalformedError on other lines."""
+    """``memory.stat``, ``memory.oom_control``, ``memory.events``: ``key value`` per line;
+    raise MalformedError on other lines."""
     values: dict[str, int] = {}
     for line in data.splitlines():
         fields = line.split()
@@ -65,7 +66,7 @@ def parse_flat_keyed(data: bytes) -> dict[str, int]:
             key, value = fields
             values[key.decode("ascii")] = int(value)
         except (ValueError, UnicodeDecodeError):
-            raise MalformedError(f"unexpected line in memory.stat: {line[:120]!r}") from None
+            raise MalformedError(f"unexpected line: {line[:120]!r}") from None
     return values
 
 
@@ -86,6 +87,16 @@ def parse_limit(data: bytes) -> int | None:
         return None
     value = parse_count(data)
     return None if value >= V1_NO_LIMIT else value
+
+
+def parse_oom_kills(data: bytes) -> int | None:
+    """The ``oom_kill`` count of v1 ``memory.oom_control`` or v2 ``memory.events``: how many
+    processes of the cgroup the OOM killer killed. None where the kernel has no such line
+    (v1 before Linux 4.13)."""
+    kills = parse_flat_keyed(data).get("oom_kill")
+    if kills is not None and kills < 0:
+        raise MalformedError(f"a negative oom_kill count in {data[:120]!r}")
+    return kills
 
 
 def _join(root: str, path: str) -> str:
@@ -143,6 +154,7 @@ class CgroupReader:
                 cache=stat.get("file"),
                 swap=self._read(self.memory_dir + "/memory.swap.current", parse_count),
                 quota=self._read(self.memory_dir + "/memory.max", parse_limit),
+                oom_kills=self._read(self.memory_dir + "/memory.events", parse_oom_kills),
             )
         else:
             # total_* include the child cgroups; a cgroup without children may only have
@@ -158,6 +170,7 @@ class CgroupReader:
                 pgpgin=pick("pgpgin"),
                 pgpgout=pick("pgpgout"),
                 quota=self._read(self.memory_dir + "/memory.limit_in_bytes", parse_limit),
+                oom_kills=self._read(self.memory_dir + "/memory.oom_control", parse_oom_kills),
             )
         if memory == Memory():
             return None  # the cgroup exists but nothing in it could be read

@@ -238,7 +238,13 @@ def run(
     """Build the sampler and sink and run the loop until count, a stop, or a crash."""
     from dynostat.sampler import make_sampler  # noqa: PLC0415
 
-    sampler = make_sampler(settings.proc_root, settings.cgroup_root, settings.top, reporter)
+    sampler = make_sampler(
+        settings.proc_root,
+        settings.cgroup_root,
+        settings.top,
+        reporter,
+        settings.warn_memory_pct,
+    )
     work = TickWork(
         sampler,
         reporter,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dynostat import logfmt
 from dynostat.logfmt import MAX_LINE_BYTES
-from dynostat.sample import Culprit, Sample, Tasks
+from dynostat.sample import Culprit, Sample, Tasks, Workers
 
 # typing and collections cost memory at run time; only type checkers read these.
 TYPE_CHECKING = False
@@ -134,6 +134,8 @@ def metric_groups(sample: Sample) -> list[list[tuple[str, Quantity]]]:
                 memory.append((name, Quantity(pages, "pages")))
         if mem.quota is not None:
             memory.append(("memory_quota", megabytes(mem.quota)))
+        if mem.oom_kills is not None:
+            memory.append(("memory_oom_kills", Quantity(mem.oom_kills, "")))
 
     tasks = _task_metrics(sample.tasks) if sample.tasks is not None else []
     if sample.agent_rss is not None:
@@ -166,7 +168,8 @@ CulpritGroup = tuple[str, str, list[tuple[Culprit, Quantity]]]
 
 
 def culprit_groups(sample: Sample) -> list[CulpritGroup]:
-    """The non-trivial culprit lists: zombie parents, multi-threaded processes, top rss."""
+    """The non-trivial culprit lists: zombie parents, multi-threaded processes, top rss and
+    top PSS."""
     groups: list[CulpritGroup] = []
     zombie_parents = [(c, Quantity(c.count, "")) for c in sample.zombie_parents if c.count > 0]
     if zombie_parents:
@@ -177,7 +180,27 @@ def culprit_groups(sample: Sample) -> list[CulpritGroup]:
     rss = [(c, megabytes(c.count)) for c in sample.top_rss if c.count > 0]
     if rss:
         groups.append(("rss", "rss", rss))
+    pss = [(c, megabytes(c.count)) for c in sample.top_pss if c.count > 0]
+    if pss:
+        groups.append(("pss", "pss", pss))
     return groups
+
+
+def workers_fields(workers: Workers) -> dict[str, object]:
+    """The largest worker group as fields, in the order the ``workers`` line prints them;
+    figures that could not be read are left out."""
+    fields: dict[str, object] = {
+        "pid": workers.pid,
+        "comm": workers.comm,
+        "workers": workers.workers,
+    }
+    for name in ("worker_pss", "worker_uss", "parent_pss"):
+        value = getattr(workers, name)
+        if value is not None:
+            fields[name] = megabytes(value)
+    if workers.fits is not None:
+        fields["fits"] = workers.fits
+    return fields
 
 
 def culprit_comm(comm: str) -> str:
@@ -279,6 +302,11 @@ class Formatter:
             "sample": values,
             "units": units,
         }
+        if sample.workers is not None:
+            document["workers"] = {
+                key: _json_value(value, logfmt.MAX_TEXT_CHARS)
+                for key, value in workers_fields(sample.workers).items()
+            }
         groups = culprit_groups(sample)
         entries = [
             [{"pid": c.pid, "comm": plain_text(c.comm), key: value.number()} for c, value in group]
@@ -297,10 +325,14 @@ class Formatter:
         if top:
             document["top"] = top
         text = _fitting(_dumps(document))
-        if text is None:  # cannot happen with the budget above; never print a torn line
-            document.pop("top", None)
-            text = _dumps(document)
-        return text
+        # The culprit lists were cut to fit; what can still be too long is the worker group
+        # beside dyno names and a prefix at their longest: it goes first, then the lists.
+        for optional in ("workers", "top"):
+            if text is not None:
+                break
+            document.pop(optional, None)
+            text = _fitting(_dumps(document))
+        return text if text is not None else _dumps(document)
 
     # -- events ----------------------------------------------------------------------------
 

@@ -151,10 +151,36 @@ class Ranking:
         ]
 
 
+# The workers of a group whose pids the scan keeps (the lowest, as /proc lists them first): far
+# more workers than any dyno runs; the rest of a larger group (a fork leak) are only counted.
+MAX_MEMBERS = 64
+
+
+class WorkerGroup:
+    """Two or more live processes with the same parent and the same comm: a preforking
+    server's workers (puma, unicorn, gunicorn, uwsgi, resque, celery prefork, node cluster).
+
+    ``count`` is how many there are; ``members`` the pids of at most MAX_MEMBERS of them,
+    lowest (oldest, as pids are handed out) first.
+    """
+
+    __slots__ = ("comm", "count", "members", "ppid", "rss_pages")
+
+    def __init__(
+        self, ppid: int, comm: bytes, rss_pages: int, count: int, members: list[int]
+    ) -> None:
+        self.ppid = ppid
+        self.comm = comm
+        self.rss_pages = rss_pages  # summed over the workers: how the largest group is chosen
+        self.count = count
+        self.members = members
+
+
 class ProcessTable:
     """One scan: the totals the dyno limit counts, and what the culprit lists need."""
 
     __slots__ = (
+        "group",
         "most_rss",
         "most_threads",
         "processes",
@@ -163,60 +189,195 @@ class ProcessTable:
         "zombies",
     )
 
-    def __init__(self, top: int) -> None:
+    def __init__(self, top: int, rss_size: int | None = None) -> None:
         self.processes = 0
         self.threads = 0  # sum of num_threads: a zombie counts 1, as in the pids cgroup
         self.zombies = 0
         self.zombie_counts: dict[int, int] = {}  # ppid -> zombies it has not waited for
         self.most_threads = Ranking(top, minimum=2)
-        self.most_rss = Ranking(top, minimum=1)
+        self.most_rss = Ranking(top if rss_size is None else rss_size, minimum=1)
+        self.group: WorkerGroup | None = None  # the worker group with the most rss
 
 
-def scan_processes(proc_root: str, on_error: OnError, top: int = 3) -> ProcessTable:
+def scan_processes(
+    proc_root: str,
+    on_error: OnError,
+    top: int = 3,
+    dir_fd: int | None = None,
+    rss_size: int | None = None,
+) -> ProcessTable:
     """Read every ``<proc_root>/<pid>/stat`` once, ranking culprits as it goes.
 
+    Files are opened relative to a descriptor of ``proc_root`` (``dir_fd``, or one opened
+    here), so the kernel resolves two path components per file instead of three or more.
+    ``rss_size`` ranks more processes by rss than ``top`` (the sampler follows more of them).
     Per-pid trouble (a vanished pid, EACCES, malformed text) goes to ``on_error(path, error,
-    PID_STAT)`` and the pid is left out; listing ``proc_root`` itself may raise OSError.
+    PID_STAT)`` and the pid is left out; opening or listing ``proc_root`` may raise OSError.
     """
-    table = ProcessTable(top)
+    table = ProcessTable(top, rss_size)
+    if dir_fd is not None:
+        _scan(table, proc_root, dir_fd, on_error)
+        return table
+    own_fd = os.open(proc_root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        _scan(table, proc_root, own_fd, on_error)
+    finally:
+        os.close(own_fd)
+    return table
+
+
+def _scan(table: ProcessTable, proc_root: str, dir_fd: int, on_error: OnError) -> None:  # noqa: PLR0912, PLR0915 - the hot loop, inlined
     zombie_counts = table.zombie_counts
     most_threads, most_rss = table.most_threads, table.most_rss
     threads_threshold, rss_threshold = most_threads.threshold(), most_rss.threshold()
-    # Local names: this loop runs once per process on every tick.
-    open_, read, close, parse = os.open, os.read, os.close, parse_stat_row
-    read_only = os.O_RDONLY
+    # The worker groups: hash((ppid, comm)) -> rss pages and pid of the one process seen so
+    # far, packed in one int, then [rss pages summed, ppid, comm, count, highest pid kept,
+    # pid, pid, ...] from the second on (at most MAX_MEMBERS pids). Keys are hashes and values
+    # packed ints because the dict has an entry per distinct (parent, name) pair, a thousand
+    # on a dyno of a thousand distinct processes, and this keeps each to about 100 bytes (two
+    # ints) instead of 250; it is dropped when the scan ends. Two pairs with one 64-bit hash
+    # would count as one group: about one chance in 10^13 with a thousand pairs, and comms
+    # cannot be chosen to make it happen, since bytes hashes are keyed at random per process
+    # (PYTHONHASHSEED could fix the key, and then the worst a chosen comm can do is merge two
+    # counts).
+    groups: dict[int, int | list] = {}
+    find_group = groups.get
+    several: list[list] = []  # the groups of two or more, so that only they are compared
+    # Local names: this loop runs once per process on every tick, and what it does per
+    # process in Python is what the agent costs beyond the kernel's own work. So the parse is
+    # written out here instead of calling parse_stat_row (a call and a row tuple per process
+    # cost more than the parse itself), converts only the fields every process needs, and
+    # leaves ppid as bytes unless the process is a zombie. Rows that are ranked are parsed
+    # again in full by parse_stat_row, which checks every field it returns.
+    open_, read, close, read_only = os.open, os.read, os.close, os.O_RDONLY
     processes = threads = zombies = 0
-    prefix = proc_root + "/"
+    # Names as bytes: isdigit() then means ASCII digits only, and the path needs no encoding.
     # scandir reads the directory as it goes instead of building a list of every pid first.
-    with os.scandir(proc_root) as entries:
+    with os.scandir(os.fsencode(proc_root)) as entries:
         for entry in entries:
             name = entry.name
             if not name.isdigit():
                 continue
-            path = prefix + name + "/stat"
             try:
-                fd = open_(path, read_only)
+                fd = open_(name + b"/stat", read_only, dir_fd=dir_fd)
                 try:
                     data = read(fd, STAT_READ_SIZE)
                 finally:
                     close(fd)
-                row = parse(data)
-            except (OSError, ValueError) as error:
-                on_error(path, error, PID_STAT)
+                comm_start = data.find(b"(")
+                comm_end = data.rfind(b")")
+                fields = data[comm_end + 2 :].split(b" ", _STAT_SPLITS)
+                state = fields[STAT_STATE]
+                count = fields[STAT_NUM_THREADS]
+                count = 1 if count == b"1" else int(count)  # most processes have one thread
+                rss_pages = int(fields[STAT_RSS])
+                if comm_start < 1 or comm_end < comm_start or len(state) != 1:
+                    raise ValueError
+            except OSError as error:
+                on_error(_path(proc_root, name), error, PID_STAT)
+                continue
+            except (ValueError, IndexError):
+                error = MalformedError(f"unexpected stat line {data[:80]!r}")
+                on_error(_path(proc_root, name), error, PID_STAT)
                 continue
             processes += 1
-            count = row[ROW_THREADS]
             threads += count
-            if row[ROW_STATE] == ZOMBIE:
+            if state == ZOMBIE:
+                # A zombie has one thread and no memory: it ranks nowhere, works for nobody.
                 zombies += 1
-                ppid = row[ROW_PPID]
+                try:
+                    ppid = int(fields[STAT_PPID])
+                except ValueError:
+                    continue
                 zombie_counts[ppid] = zombie_counts.get(ppid, 0) + 1
-            if count >= threads_threshold:
-                threads_threshold = most_threads.offer(count, row)
-            if row[ROW_RSS_PAGES] >= rss_threshold:
-                rss_threshold = most_rss.offer(row[ROW_RSS_PAGES], row)
+                continue
+            if count >= threads_threshold or rss_pages >= rss_threshold:
+                try:
+                    row = parse_stat_row(data)
+                except MalformedError as error:
+                    on_error(_path(proc_root, name), error, PID_STAT)
+                    row = None
+                if row is not None:
+                    if count >= threads_threshold:
+                        threads_threshold = most_threads.offer(count, row)
+                    if rss_pages >= rss_threshold:
+                        rss_threshold = most_rss.offer(rss_pages, row)
+            if not rss_pages:
+                continue  # a kernel thread: no memory of its own, no requests to serve
+            comm = data[comm_start + 1 : comm_end]
+            key = hash((fields[STAT_PPID], comm))
+            members = find_group(key)
+            if members is None:
+                groups[key] = rss_pages << _PID_BITS | int(name)
+            elif members.__class__ is int:
+                first, pid = members & _PID_MASK, int(name)
+                members = [
+                    (members >> _PID_BITS) + rss_pages,
+                    fields[STAT_PPID],
+                    comm,
+                    2,
+                    max(first, pid),
+                    first,
+                    pid,
+                ]
+                groups[key] = members
+                several.append(members)
+            else:
+                members[0] += rss_pages
+                members[3] += 1
+                pid = int(name)
+                if len(members) < _FIRST_MEMBER + MAX_MEMBERS:
+                    members.append(pid)
+                    members[4] = max(members[4], pid)
+                elif pid < members[4]:
+                    _keep_lowest(members, pid)
     table.processes, table.threads, table.zombies = processes, threads, zombies
-    return table
+    table.group = _largest_group(several)
+
+
+# Where a group's pids start in its list: [rss pages summed, ppid, comm, count, highest pid
+# kept, pid, ...].
+_FIRST_MEMBER = 5
+
+
+def _keep_lowest(members: list, pid: int) -> None:
+    """Put ``pid`` in place of the highest pid kept, when a group already keeps MAX_MEMBERS:
+    the group keeps its lowest pids. /proc lists pids in order, so on a dyno the scan never
+    calls this (a later pid is never lower); a tree listed in another order still gets the
+    lowest."""
+    members[members.index(members[4], _FIRST_MEMBER)] = pid
+    members[4] = max(members[_FIRST_MEMBER:])
+
+
+# A pid packed with an rss below it: pids are at most 2^22 (PID_MAX_LIMIT, kernel/pid.c).
+_PID_BITS = 22
+_PID_MASK = (1 << _PID_BITS) - 1
+
+
+def _path(proc_root: str, name: bytes) -> str:
+    return f"{proc_root}/{name.decode('ascii')}/stat"
+
+
+def _largest_group(several: list[list]) -> WorkerGroup | None:
+    """The group with the most rss (then the most workers, the lower ppid), of the groups of
+    two or more as the scan kept them: [rss pages summed, ppid, comm, count, highest, pid, ...]."""
+    best: tuple[int, int, int] | None = None
+    best_group = None
+    for members in several:
+        try:
+            ppid = int(members[1])
+        except ValueError:
+            continue  # only a made-up stat line has a ppid that is not a number
+        if ppid <= 0:
+            continue  # parents outside this pid namespace are not one parent
+        rank = (members[0], members[3], -ppid)
+        if best is None or rank > best:
+            best, best_group = rank, (ppid, members)
+    if best_group is None:
+        return None
+    ppid, members = best_group
+    # Oldest first (lowest pids; /proc lists them so, a copied tree need not).
+    return WorkerGroup(ppid, members[2], members[0], members[3], sorted(members[_FIRST_MEMBER:]))
 
 
 def zombie_parents(

@@ -23,7 +23,7 @@ class LoadAvg(Frozen):
 class Memory(Frozen):
     """The dyno's memory cgroup, in bytes (page counters in pages)."""
 
-    __slots__ = ("rss", "cache", "swap", "pgpgin", "pgpgout", "quota")
+    __slots__ = ("rss", "cache", "swap", "pgpgin", "pgpgout", "quota", "oom_kills")
     _defaults = dict.fromkeys(__slots__)
     rss: int | None  # v1 total_rss (or rss); v2 anon
     cache: int | None  # v1 total_cache (or cache); v2 file
@@ -31,6 +31,7 @@ class Memory(Frozen):
     pgpgin: int | None  # v1 total_pgpgin; v2 has no equivalent (left out)
     pgpgout: int | None  # v1 total_pgpgout; v2 has no equivalent (left out)
     quota: int | None  # memory.limit_in_bytes / memory.max; None = no limit
+    oom_kills: int | None  # processes the OOM killer killed in the cgroup (oom_kill)
 
     @property
     def total(self) -> int | None:
@@ -67,6 +68,24 @@ class Culprit(Frozen):
     count: int  # zombies it has not waited for, its threads, or its rss in bytes
 
 
+class Workers(Frozen):
+    """The largest worker group (see ``procfs.WorkerGroup``) and what its workers cost.
+
+    Sizes are bytes from ``smaps_rollup``, None where it could not be read. ``fits`` is how
+    many workers the quota holds (see ``sampler.workers_that_fit``), None without a quota.
+    """
+
+    __slots__ = ("pid", "comm", "workers", "worker_pss", "worker_uss", "parent_pss", "fits")
+    _defaults = dict.fromkeys(("worker_pss", "worker_uss", "parent_pss", "fits"))
+    pid: int  # the parent's
+    comm: str  # the parent's
+    workers: int
+    worker_pss: int | None  # the workers' mean PSS
+    worker_uss: int | None  # the largest USS of a worker: what one more worker would add
+    parent_pss: int | None
+    fits: int | None
+
+
 class Sample(Record):
     """Everything one tick read. Sources fill what they can; the rest stays None/empty."""
 
@@ -78,6 +97,9 @@ class Sample(Record):
         "zombie_parents",
         "top_threads",
         "top_rss",
+        "top_pss",
+        "workers",
+        "oom_victim",
         "agent_rss",
         "agent_cpu_ms",
         "agent_cpu_seconds",
@@ -90,6 +112,9 @@ class Sample(Record):
         "zombie_parents": [],
         "top_threads": [],
         "top_rss": [],
+        "top_pss": [],
+        "workers": None,
+        "oom_victim": None,
         "agent_rss": None,
         "agent_cpu_ms": None,
         "agent_cpu_seconds": None,
@@ -102,6 +127,11 @@ class Sample(Record):
     zombie_parents: list[Culprit]  # top N by zombie count
     top_threads: list[Culprit]  # top N by threads
     top_rss: list[Culprit]  # top N by rss bytes
+    top_pss: list[Culprit]  # top N by PSS bytes, of the processes whose smaps_rollup was read
+    workers: Workers | None  # the largest worker group, if there is one
+    # The process most likely killed when the cgroup's oom_kill count rose since the previous
+    # sample: the one with most rss then that is gone now (its rss as it was then).
+    oom_victim: Culprit | None
     agent_rss: int | None  # bytes, the agent's own resident memory
     agent_cpu_ms: float | None  # CPU ms the agent used since the previous sample
     agent_cpu_seconds: float | None  # CPU s the agent used since it started: a counter

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dynostat.alerts import Alerts, RiseTracker
+from dynostat.alerts import Alerts, RiseTracker, go_duration
 from dynostat.output import Formatter
-from dynostat.sample import Culprit, Memory, Sample, Tasks
+from dynostat.sample import Culprit, Memory, Sample, Tasks, Workers
 
 MB = 1024 * 1024
 
@@ -203,3 +203,198 @@ def test_growing_swap_warns_and_steady_swap_does_not():
         " comm=node rss=99.00MB"
     ]
     assert alerts.check(memory_sample(100 * MB, 512 * MB, swap=8 * MB)) == []
+
+
+# -- OOM kills --------------------------------------------------------------------------------
+
+
+def oom_sample(kills, victim=None):
+    return Sample(
+        wall_time=0.0,
+        memory=Memory(rss=100 * MB, cache=0, swap=0, quota=512 * MB, oom_kills=kills),
+        oom_victim=victim,
+    )
+
+
+def test_a_rising_oom_kill_count_warns_and_names_the_victim_with_its_last_rss():
+    alerts = Alerts(clock=Clock())
+    assert alerts.check(oom_sample(0)) == []
+    assert lines(alerts.check(oom_sample(1, Culprit(77, "puma: cluster w", 480 * MB)))) == [
+        'source=web.1 dyno=d at=warn event=oom_kill oom_kills=1 pid=77 comm="puma: cluster w"'
+        " rss=480.00MB"
+    ]
+    assert alerts.check(oom_sample(1)) == []  # no new kill
+
+
+def test_a_kill_with_no_process_gone_warns_without_a_pid():
+    alerts = Alerts(clock=Clock())
+    alerts.check(oom_sample(2))
+    assert lines(alerts.check(oom_sample(3))) == [
+        "source=web.1 dyno=d at=warn event=oom_kill oom_kills=3"
+    ]
+
+
+def test_a_count_already_there_at_start_or_unknown_never_warns():
+    alerts = Alerts(clock=Clock())
+    assert alerts.check(oom_sample(5)) == []
+    assert alerts.check(oom_sample(None)) == []
+    assert alerts.check(oom_sample(6)) == []  # a rise from an unknown count is no known kill
+
+
+# -- memory growing ---------------------------------------------------------------------------
+
+
+def growing(alerts, clock, totals, step=20.0, largest=None):
+    """Feed one sample per ``step`` seconds; the warnings of the last one, as lines."""
+    found = []
+    for index, total in enumerate(totals):
+        top = largest(index) if largest else [Culprit(321, "node", total - 50 * MB)]
+        sample = Sample(
+            wall_time=0.0,
+            memory=Memory(rss=total, cache=0, swap=0, quota=512 * MB),
+            top_rss=top,
+        )
+        found = lines(alerts.check(sample))
+        clock.now += step
+    return found
+
+
+def test_a_steady_rise_warns_with_its_rate_and_when_it_reaches_the_line():
+    clock = Clock()
+    alerts = Alerts(warn_memory_pct=90, clock=clock)
+    # 1 MB per 20 s sample is 180 MB/h; from 200 MB the line (460.8 MB) is 260.8 MB away.
+    totals = [(191 + n) * MB for n in range(10)]
+    assert growing(alerts, clock, totals[:9]) == []  # nine samples are not yet a trend
+    assert growing(alerts, clock, totals[9:]) == [
+        "source=web.1 dyno=d at=warn event=memory_growing rate=180.00MB/h eta=1h27m"
+        " memory_total=200.00MB memory_quota=512.00MB pid=321 comm=node rss=150.00MB"
+    ]
+
+
+def test_it_repeats_every_ten_minutes_while_it_holds():
+    clock = Clock()
+    alerts = Alerts(clock=clock)
+    totals = [(100 + n) * MB for n in range(60)]
+    warned = [bool(growing(alerts, clock, [total])) for total in totals]
+    # Sample 10 warns, then every 30th sample (600 s at 20 s a sample).
+    assert [index for index, hit in enumerate(warned) if hit] == [9, 39]
+
+
+def test_a_saw_a_flat_line_a_fall_or_a_line_far_away_do_not_warn():
+    clock = Clock()
+    saw = [(200 + (40 if n % 2 else 0) + n // 10) * MB for n in range(40)]
+    assert growing(Alerts(clock=clock), clock, saw) == []  # R² far below 0.8
+    assert growing(Alerts(clock=clock), clock, [300 * MB] * 20) == []
+    falling = [(300 - n) * MB for n in range(20)]
+    assert growing(Alerts(clock=clock), clock, falling) == []
+    # 1 MB an hour from 100 MB: the line is 360 h away, past the 24 h horizon.
+    slow = [100 * MB + n * MB // 180 for n in range(20)]
+    assert growing(Alerts(clock=clock), clock, slow) == []
+    # Already past the line: memory_near_quota says it, not memory_growing.
+    past = [(470 + n) * MB for n in range(20)]
+    assert not [line for line in growing(Alerts(clock=clock), clock, past) if "growing" in line]
+
+
+def test_without_a_quota_or_a_memory_total_there_is_nothing_to_reach():
+    clock = Clock()
+    alerts = Alerts(clock=clock)
+    for n in range(20):
+        alerts.check(Sample(wall_time=0.0, memory=Memory(rss=(100 + n) * MB, cache=0, quota=None)))
+        alerts.check(Sample(wall_time=0.0, memory=Memory(quota=512 * MB)))
+        clock.now += 20
+    assert len(alerts.growth) == 20
+
+
+def test_the_culprit_is_the_process_whose_rss_grew_most_not_the_largest():
+    clock = Clock()
+    alerts = Alerts(clock=clock)
+
+    def largest(n):
+        return [
+            Culprit(10, "postgres", 300 * MB),  # the largest, flat
+            Culprit(22, "leaky", (20 + 4 * n) * MB),  # joins the top at n = 0, grows fast
+            Culprit(30, "puma", (100 + n) * MB),
+        ]
+
+    totals = [(300 + 5 * n) * MB for n in range(10)]
+    [line] = growing(alerts, clock, totals, largest=largest)
+    assert "pid=22 comm=leaky rss=56.00MB" in line
+
+
+def test_the_window_keeps_ninety_samples_and_forgets_the_oldest():
+    clock = Clock()
+    alerts = Alerts(clock=clock)
+    # A plateau long ago, then a steady rise over the last 90 samples.
+    totals = [400 * MB] * 200 + [(100 + n) * MB for n in range(90)]
+    assert growing(alerts, clock, totals)
+    assert len(alerts.growth) == 90
+
+
+def test_go_durations_drop_trailing_zero_units_and_round_hours_to_minutes():
+    assert [
+        go_duration(s) for s in (0, 0.4, 30, 59.6, 60, 2700, 200, 3600, 3629, 3631, 7800, 86399)
+    ] == ["0s", "0s", "30s", "1m", "1m", "45m", "3m20s", "1h", "1h", "1h1m", "2h10m", "24h"]
+
+
+# -- the workers line -------------------------------------------------------------------------
+
+
+def workers_sample(workers=4, fits=9, pid=10, comm="puma 6.4.2 (tcp"):
+    return Sample(
+        wall_time=0.0,
+        workers=Workers(
+            pid=pid,
+            comm=comm,
+            workers=workers,
+            worker_pss=int(47.4 * MB),
+            worker_uss=int(30.2 * MB),
+            parent_pss=int(52.1 * MB),
+            fits=fits,
+        ),
+    )
+
+
+def test_the_workers_line_prints_the_group_its_costs_and_how_many_fit():
+    assert lines(Alerts(clock=Clock()).check(workers_sample())) == [
+        'source=web.1 dyno=d at=info event=workers pid=10 comm="puma 6.4.2 (tcp" workers=4'
+        " worker_pss=47.40MB worker_uss=30.20MB parent_pss=52.10MB fits=9"
+    ]
+
+
+def test_figures_that_could_not_be_read_are_left_out_of_the_workers_line():
+    sample = Sample(wall_time=0.0, workers=Workers(pid=10, comm="gunicorn", workers=3))
+    assert lines(Alerts(clock=Clock()).check(sample)) == [
+        "source=web.1 dyno=d at=info event=workers pid=10 comm=gunicorn workers=3"
+    ]
+
+
+def test_the_workers_line_comes_when_seen_on_change_at_most_once_a_minute_and_every_ten():
+    clock = Clock()
+    alerts = Alerts(clock=clock)
+    printed = []
+    # (seconds from start, workers, fits)
+    timeline = [(0, 4, 9), (20, 4, 9), (40, 5, 8), (60, 5, 8), (80, 6, 7), (120, 6, 7)]
+    timeline += [(140, 6, 7), (700, 6, 7), (1180, 6, 7), (1300, 6, 7)]
+    for at, workers, fits in timeline:
+        clock.now = 1000.0 + at
+        if alerts.check(workers_sample(workers, fits)):
+            printed.append((at, workers, fits))
+    assert printed == [
+        (0, 4, 9),  # first seen
+        (60, 5, 8),  # changed at 40 s, held back to a minute after the last line
+        (120, 6, 7),  # changed at 80 s, a minute after 60 s
+        (700, 6, 7),  # unchanged: ten minutes after the last line
+        (1300, 6, 7),
+    ]
+
+
+def test_another_group_is_a_group_first_seen():
+    clock = Clock()
+    alerts = Alerts(clock=clock)
+    assert alerts.check(workers_sample(pid=10))
+    clock.now += 20
+    assert alerts.check(workers_sample(pid=77, comm="gunicorn"))
+    clock.now += 20
+    assert not alerts.check(workers_sample(pid=77, comm="gunicorn"))
+    clock.now += 20
+    assert not alerts.check(workers_sample(pid=10))  # printed a minute ago: not new any more

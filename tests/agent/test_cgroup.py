@@ -45,7 +45,13 @@ def test_v1_reads_total_counters_and_the_limit_from_the_own_cgroup_not_the_root(
     reader = reader_for("cgroup-v1")
     assert reader.version == 1
     assert reader.memory() == Memory(
-        rss=211025920, cache=10792960, swap=4096, pgpgin=123, pgpgout=45, quota=536870912
+        rss=211025920,
+        cache=10792960,
+        swap=4096,
+        pgpgin=123,
+        pgpgout=45,
+        quota=536870912,
+        oom_kills=2,
     )
     assert reader.pids() == (256, 52)
 
@@ -65,7 +71,13 @@ def test_v2_reads_anon_file_swap_and_max_and_has_no_page_counters():
     assert reader.version == 2
     assert reader.memory_dir.endswith("cgroup-v2/cgroup/dyno")
     assert reader.memory() == Memory(
-        rss=209715200, cache=10485760, swap=8192, pgpgin=None, pgpgout=None, quota=536870912
+        rss=209715200,
+        cache=10485760,
+        swap=8192,
+        pgpgin=None,
+        pgpgout=None,
+        quota=536870912,
+        oom_kills=3,
     )
     assert reader.pids() == (512, 6)
 
@@ -130,6 +142,25 @@ def test_malformed_memory_stat_lines_raise(data):
         cgroup.parse_flat_keyed(data)
 
 
+@pytest.mark.parametrize(
+    ("data", "kills"),
+    [
+        (b"oom_kill_disable 0\nunder_oom 0\noom_kill 7\n", 7),  # v1 memory.oom_control
+        (b"low 0\nhigh 3\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n", 2),  # v2 events
+        (b"oom_kill_disable 0\nunder_oom 0\n", None),  # v1 before Linux 4.13: not counted
+        (b"", None),
+    ],
+)
+def test_the_oom_kill_count_comes_from_oom_control_or_events(data, kills):
+    assert cgroup.parse_oom_kills(data) == kills
+
+
+@pytest.mark.parametrize("data", [b"oom_kill -1\n", b"oom_kill x\n", b"oom_kill\n"])
+def test_malformed_oom_kill_counts_raise(data):
+    with pytest.raises(MalformedError):
+        cgroup.parse_oom_kills(data)
+
+
 @pytest.mark.parametrize("data", [b"garbage\n", b"1:memory\n", b"1:memory:relative\n"])
 def test_malformed_self_cgroup_raises(data):
     with pytest.raises(MalformedError):
@@ -143,6 +174,7 @@ def test_malformed_self_cgroup_raises(data):
         (cgroup.parse_flat_keyed, lambda v: all(isinstance(n, int) for n in v.values())),
         (cgroup.parse_count, lambda v: v >= 0),
         (cgroup.parse_limit, lambda v: v is None or 0 <= v < cgroup.V1_NO_LIMIT),
+        (cgroup.parse_oom_kills, lambda v: v is None or v >= 0),
     ],
 )
 @given(data=st.binary(max_size=300))

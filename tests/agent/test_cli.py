@@ -30,6 +30,7 @@ from support.agent import DYNO_ENV, agent_command, agent_env, run_agent, run_cod
 from support.output import CapturedOutput
 from support.paths import AGENT, AGENT_SCRIPT, FIXTURES
 from support.processes import stop
+from support.smaps import rollup
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MB = 1024 * 1024
@@ -64,6 +65,8 @@ def make_tree(root: Path) -> tuple[str, str]:
     for process in processes:
         (proc / str(process[0])).mkdir()
         (proc / str(process[0]) / "stat").write_text(stat_line(process))
+    (proc / "1" / "smaps_rollup").write_bytes(rollup(4000, 1500, 100, 800))
+    (proc / "20" / "smaps_rollup").write_bytes(rollup(102400, 80000, 1000, 70000))
     (cgroup / "memory").mkdir(parents=True)
     (cgroup / "memory" / "memory.stat").write_text(
         f"cache {20 * MB}\nrss {100 * MB}\nswap 0\npgpgin 500\npgpgout 45\n"
@@ -71,13 +74,18 @@ def make_tree(root: Path) -> tuple[str, str]:
         "total_pgpgin 500\ntotal_pgpgout 45\n"
     )
     (cgroup / "memory" / "memory.limit_in_bytes").write_text(f"{512 * MB}\n")
+    (cgroup / "memory" / "memory.oom_control").write_text(
+        "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n"
+    )
     (cgroup / "pids").mkdir()
     (cgroup / "pids" / "pids.max").write_text("300\n")
     (cgroup / "pids" / "pids.current").write_text("11\n")
     return str(proc), str(cgroup)
 
 
-def expected_block(source: str = "web.1", dyno: str = "d-1") -> list[str]:
+def expected_block(source: str = "web.1", dyno: str = "d-1", pss: bool = True) -> list[str]:
+    """One tick's lines; ``pss`` for a tick that reads smaps_rollup (the first, then every
+    third: sampler.PSS_EVERY_TICKS)."""
     head = f"source={source} dyno={dyno}"
     return [
         f"{head} sample#dynostat.load_avg_1m=0.12 sample#dynostat.load_avg_5m=0.10"
@@ -85,12 +93,13 @@ def expected_block(source: str = "web.1", dyno: str = "d-1") -> list[str]:
         f"{head} sample#dynostat.memory_total=120.00MB sample#dynostat.memory_rss=100.00MB"
         " sample#dynostat.memory_cache=20.00MB sample#dynostat.memory_swap=0.00MB"
         " sample#dynostat.memory_pgpgin=500pages sample#dynostat.memory_pgpgout=45pages"
-        " sample#dynostat.memory_quota=512.00MB",
+        " sample#dynostat.memory_quota=512.00MB sample#dynostat.memory_oom_kills=0",
         f"{head} sample#dynostat.tasks=11 sample#dynostat.tasks_limit=256"
         " sample#dynostat.processes=4 sample#dynostat.threads=11 sample#dynostat.zombies=2"
         " sample#dynostat.agent_rss=<MB> sample#dynostat.agent_cpu=<ms>",
         f'{head} top#zombie_parents="20/gem worker:2" top#threads="20/gem worker:8"'
-        f' top#rss="20/gem worker:{25600 * PAGE / MB:.2f}MB,1/bash:{1000 * PAGE / MB:.2f}MB"',
+        f' top#rss="20/gem worker:{25600 * PAGE / MB:.2f}MB,1/bash:{1000 * PAGE / MB:.2f}MB"'
+        + (' top#pss="20/gem worker:78.12MB,1/bash:1.46MB"' if pss else ""),
     ]
 
 
@@ -146,7 +155,8 @@ def test_count_takes_that_many_samples_an_interval_apart(tree):
     elapsed = time.monotonic() - started
     assert result.returncode == 0
     lines = [normalise(line) for line in result.stdout.decode().splitlines()]
-    assert lines == expected_block() * 3
+    # PSS is read on the first tick of every three.
+    assert lines == expected_block() + expected_block(pss=False) * 2
     assert elapsed >= 0.4  # three samples: at start, +0.2 s, +0.4 s
 
 
@@ -234,7 +244,8 @@ def test_a_stop_signal_prints_the_current_sample_and_exits_0_within_a_second(tre
     assert child.returncode == 0
     assert elapsed < 1.0
     assert err == b""
-    assert [normalise(line) for line in first + out.decode().splitlines()] == expected_block() * 2
+    lines = [normalise(line) for line in first + out.decode().splitlines()]
+    assert lines == expected_block() + expected_block(pss=False)
 
 
 def test_sighup_is_ignored(tree):
@@ -510,6 +521,7 @@ def test_comms_with_spaces_and_parens_from_a_captured_tree_are_quoted_whole():
         'source=web.1 dyno=d-1 top#threads="584/((a b ) ( c d) ):3"'
         f' top#rss="584/((a b ) ( c d) ):{2048 * PAGE / MB:.2f}MB,'
         f'585/) Z 1 2 3 (:{100 * PAGE / MB:.2f}MB"'
+        ' top#pss="584/((a b ) ( c d) ):4.88MB,585/) Z 1 2 3 (:0.15MB"'
     )
 
 

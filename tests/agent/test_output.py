@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dynostat import logfmt, procfs
+from dynostat.alerts import Alerts
 from dynostat.output import (
     Formatter,
     Quantity,
@@ -17,7 +18,7 @@ from dynostat.output import (
     megabytes,
     plain_text,
 )
-from dynostat.sample import Culprit, LoadAvg, Memory, Sample, Tasks
+from dynostat.sample import Culprit, LoadAvg, Memory, Sample, Tasks, Workers
 from support import readme_decoder
 
 MB = 1024 * 1024
@@ -39,11 +40,22 @@ def full_sample() -> Sample:
             pgpgin=123,
             pgpgout=45,
             quota=512 * MB,
+            oom_kills=2,
         ),
         tasks=Tasks(tasks=87, processes=12, threads=87, zombies=59, limit=256),
         zombie_parents=[Culprit(1234, "ruby", 57), Culprit(99, "sh", 2)],
         top_threads=[Culprit(1234, "ruby", 40), Culprit(7, "sleep", 1)],
         top_rss=[Culprit(1234, "ruby", mb(201.23)), Culprit(99, "sh", mb(1.5))],
+        top_pss=[Culprit(1234, "ruby", mb(150.5)), Culprit(99, "sh", 0)],
+        workers=Workers(
+            pid=1234,
+            comm="ruby",
+            workers=4,
+            worker_pss=mb(47.4),
+            worker_uss=mb(30.2),
+            parent_pss=mb(52.1),
+            fits=9,
+        ),
         agent_rss=mb(8.1),
         agent_cpu_ms=1.2,
     )
@@ -76,12 +88,12 @@ def test_a_full_sample_prints_the_four_lines_of_the_design_byte_for_byte():
         f"{HEAD} sample#dynostat.memory_total=211.52MB sample#dynostat.memory_rss=201.23MB"
         " sample#dynostat.memory_cache=10.29MB sample#dynostat.memory_swap=0.00MB"
         " sample#dynostat.memory_pgpgin=123pages sample#dynostat.memory_pgpgout=45pages"
-        " sample#dynostat.memory_quota=512.00MB",
+        " sample#dynostat.memory_quota=512.00MB sample#dynostat.memory_oom_kills=2",
         f"{HEAD} sample#dynostat.tasks=87 sample#dynostat.tasks_limit=256"
         " sample#dynostat.processes=12 sample#dynostat.threads=87 sample#dynostat.zombies=59"
         " sample#dynostat.agent_rss=8.10MB sample#dynostat.agent_cpu=1.20ms",
         f"{HEAD} top#zombie_parents=1234/ruby:57,99/sh:2 top#threads=1234/ruby:40"
-        " top#rss=1234/ruby:201.23MB,99/sh:1.50MB",
+        " top#rss=1234/ruby:201.23MB,99/sh:1.50MB top#pss=1234/ruby:150.50MB",
     ]
 
 
@@ -275,7 +287,19 @@ def test_json_prints_one_object_per_interval_with_the_same_numbers():
             {"pid": 1234, "comm": "ruby", "rss": 201.23},
             {"pid": 99, "comm": "sh", "rss": 1.5},
         ],
+        "pss": [{"pid": 1234, "comm": "ruby", "pss": 150.5}],
     }
+    # The worker group with every interval, as its workers line prints it when it is due.
+    assert document["workers"] == {
+        "pid": 1234,
+        "comm": "ruby",
+        "workers": 4,
+        "worker_pss": 47.4,
+        "worker_uss": 30.2,
+        "parent_pss": 52.1,
+        "fits": 9,
+    }
+    assert document["sample"]["dynostat.memory_oom_kills"] == 2
 
 
 def test_json_warnings_are_objects_too_and_weird_comms_survive():
@@ -457,11 +481,21 @@ def test_no_line_is_ever_longer_than_one_atomic_pipe_write(names, comm, texts, f
     sample = Sample(
         wall_time=1e9,
         load=LoadAvg(1.0, 2.0, 3.0),
-        memory=Memory(rss=2**60, cache=2**60, swap=2**60, pgpgin=2**63, pgpgout=2**63, quota=2**62),
+        memory=Memory(
+            rss=2**60,
+            cache=2**60,
+            swap=2**60,
+            pgpgin=2**63,
+            pgpgout=2**63,
+            quota=2**62,
+            oom_kills=2**63,
+        ),
         tasks=Tasks(tasks=2**22, processes=2**22, threads=2**22, zombies=2**22, limit=2**22),
         zombie_parents=many,
         top_threads=many,
         top_rss=many,
+        top_pss=many,
+        workers=Workers(4194304, comm, 2**22, 2**60, 2**60, 2**60, 2**40),
         agent_rss=2**40,
         agent_cpu_ms=1e6,
         push_dropped=2**40,
@@ -475,6 +509,7 @@ def test_no_line_is_ever_longer_than_one_atomic_pipe_write(names, comm, texts, f
              "comm": comm, "reason": reason, "extra": path, "more": reason}
         )
     )  # fmt: skip
+    lines.extend(formatter.event_line(fields) for fields in Alerts().check(sample))
     for line in lines:
         assert len((line + "\n").encode("utf-8")) <= logfmt.MAX_LINE_BYTES
         if fmt == "json":

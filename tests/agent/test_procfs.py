@@ -30,7 +30,7 @@ REAL_LINE = (
 class Listing:
     """Stands in for os.scandir with a listing taken earlier: the race's first half."""
 
-    def __init__(self, names: list[str]) -> None:
+    def __init__(self, names: list[bytes]) -> None:
         self.entries = [SimpleNamespace(name=name) for name in names]
 
     def __enter__(self):
@@ -216,7 +216,8 @@ def test_a_pid_listed_but_gone_before_it_is_read_reaches_the_policy_as_vanished(
 
     def list_then_exit(path):
         names = os.listdir(path)
-        (root / "11/stat").unlink()  # not rmtree: it would call the patched scandir
+        for file in (root / "11").iterdir():  # not rmtree: it would call the patched scandir
+            file.unlink()
         (root / "11").rmdir()
         return Listing(names)
 
@@ -238,10 +239,10 @@ def test_a_real_process_reaped_between_listing_and_open_is_vanished(monkeypatch)
 
     def list_then_reap(path):
         names = os.listdir(path)
-        assert str(child.pid) in names
+        assert b"%d" % child.pid in names
         child.kill()
         child.wait()
-        return Listing([str(child.pid), str(os.getpid())])
+        return Listing([b"%d" % child.pid, b"%d" % os.getpid()])
 
     monkeypatch.setattr(os, "scandir", list_then_reap)
     recorder = Recorder()
@@ -265,7 +266,7 @@ def test_a_real_process_reaped_between_open_and_read_is_vanished(monkeypatch):
             child.wait()
         return real_read(fd, size)
 
-    monkeypatch.setattr(os, "scandir", lambda path: Listing([str(child.pid)]))
+    monkeypatch.setattr(os, "scandir", lambda path: Listing([b"%d" % child.pid]))
     monkeypatch.setattr(os, "read", read_after_reap)
     recorder = Recorder()
     table = procfs.scan_processes("/proc", recorder)
@@ -279,13 +280,15 @@ def test_the_scan_never_opens_cmdline_or_environ(monkeypatch):
     real_open = os.open
 
     def recording_open(path, *args, **kwargs):
-        opened.append(str(path))
+        opened.append(os.fsdecode(path))
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", recording_open)
     table = procfs.scan_processes("/proc", Recorder())
     assert table.processes > 1
-    assert opened and all(path.endswith("/stat") for path in opened)
+    # The directory itself, then each pid's stat relative to it.
+    assert opened[0] == "/proc"
+    assert opened[1:] and all(path.endswith("/stat") for path in opened[1:])
 
 
 def test_the_scan_of_this_machine_sees_this_process_with_its_threads():
@@ -365,3 +368,40 @@ def test_this_machines_limit_matches_the_resource_module():
     expected = None if soft == resource.RLIM_INFINITY else soft
     data = Path("/proc/self/limits").read_bytes()
     assert procfs.parse_max_processes(data) == expected
+
+
+def test_the_scan_finds_the_worker_group_with_the_most_rss_lowest_pids_first():
+    table = procfs.scan_processes(str(FIXTURES / "prefork/proc"), Recorder())
+    group = table.group
+    # puma's four workers (30000 pages each) over the two sleeps under bash (200 each); the
+    # zombie child of puma has another comm and no memory, and works for nobody.
+    assert (group.ppid, group.comm, group.members) == (10, b"puma: cluster w", [11, 12, 13, 14])
+    assert group.rss_pages == 4 * 30000
+
+
+def test_processes_whose_parent_is_outside_the_namespace_are_no_group(tmp_path):
+    """ppid 0: processes entered into the pid namespace from outside (nsenter, docker exec)
+    have no parent in it, which is no parent they share."""
+    root = tmp_path / "proc"
+    for pid in (7, 8, 9):
+        (root / str(pid)).mkdir(parents=True)
+        line = REAL_LINE.replace(b"1 (process_api) S 0 ", b"%d (bash) S 0 " % pid)
+        (root / str(pid) / "stat").write_bytes(line)
+    table = procfs.scan_processes(str(root), Recorder())
+    assert table.processes == 3
+    assert table.group is None
+
+
+def test_a_group_of_hundreds_is_counted_whole_and_keeps_its_64_lowest_pids(tmp_path):
+    root = tmp_path / "proc"
+    root.mkdir()
+    # Written in a shuffled order: a copied tree lists its directories in any order.
+    for pid in [*range(300, 100, -2), *range(101, 301, 2)]:
+        (root / str(pid)).mkdir()
+        line = REAL_LINE.replace(b"1 (process_api) S 0 ", b"%d (celery) S 7 " % pid)
+        (root / str(pid) / "stat").write_bytes(line)
+    table = procfs.scan_processes(str(root), Recorder())
+    group = table.group
+    assert (group.ppid, group.comm, group.count) == (7, b"celery", 200)
+    assert group.members == list(range(101, 101 + procfs.MAX_MEMBERS))
+    assert group.rss_pages == 200 * 4062

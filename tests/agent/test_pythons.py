@@ -64,4 +64,5 @@ def test_the_agent_samples_on_this_python_with_the_standard_library_alone(python
     assert lines[3] == (
         'source=web.1 dyno=d-1 top#zombie_parents="20/gem worker:2" top#threads="20/gem worker:8"'
         ' top#rss="20/gem worker:100.00MB,1/bash:3.91MB"'
+        ' top#pss="20/gem worker:78.12MB,1/bash:1.46MB"'
     ), lines

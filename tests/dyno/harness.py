@@ -55,6 +55,7 @@ from typing import Callable, TextIO, Union
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, when run by hand
 
 from support import readme_decoder
+from support.cgroups import Cgroups, cgroup_mode
 from support.network import free_port
 from support.paths import REPO, SYSTEM_PYTHON
 from support.processes import isolated_python_in_namespaces, stop
@@ -64,7 +65,6 @@ INIT = HERE / "init.py"
 PROFILE = HERE / "profile.sh"
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 STACK = "heroku-22"
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 MIB = 1024 * 1024
 # Dyno uids come from a range no distribution hands out to people or services.
 UID_RANGE = (420000, 490000)
@@ -133,114 +133,6 @@ def unsupported_reason() -> str | None:
     if probe.returncode != 0:
         return f"unshare cannot create PID/mount namespaces: {probe.stderr.decode().strip()}"
     return None
-
-
-def cgroup_mode() -> str | None:
-    if (CGROUP_ROOT / "cgroup.controllers").exists():
-        controllers = (CGROUP_ROOT / "cgroup.controllers").read_text().split()
-        return "v2" if {"pids", "memory"} <= set(controllers) else None
-    if (CGROUP_ROOT / "pids" / "cgroup.procs").exists() and (
-        CGROUP_ROOT / "memory" / "cgroup.procs"
-    ).exists():
-        return "v1"
-    return None
-
-
-class Cgroups:
-    """The dyno's pids and memory cgroups, created beside the caller's own ones."""
-
-    def __init__(self, name: str, tasks_limit: int, memory_limit: int) -> None:
-        self.mode = cgroup_mode()
-        if self.mode is None:
-            raise DynoError("no pids and memory cgroups on this machine")
-        self.dirs: list[Path] = []
-        if self.mode == "v1":
-            # Nested under the caller's own memory cgroup, so whatever limit the machine
-            # puts on the caller still covers its dynos.
-            own = self._own_v1_paths()
-            for controller in ("pids", "memory"):
-                parent = CGROUP_ROOT / controller / own.get(controller, "/").lstrip("/")
-                self.dirs.append(parent / name)
-        else:
-            self.dirs.append(CGROUP_ROOT / name)
-        self.tasks_limit = tasks_limit
-        self.memory_limit = memory_limit
-
-    @staticmethod
-    def _own_v1_paths() -> dict:
-        paths = {}
-        # Bytes, like every read of /proc here: a cgroup's name need not be UTF-8.
-        for line in Path("/proc/self/cgroup").read_bytes().splitlines():
-            _, controllers, path = os.fsdecode(line).split(":", 2)
-            for controller in controllers.split(","):
-                paths[controller] = path
-        return paths
-
-    def create(self) -> None:
-        if self.mode == "v2":
-            subtree = CGROUP_ROOT / "cgroup.subtree_control"
-            enabled = subtree.read_text().split()
-            for controller in ("pids", "memory"):
-                if controller not in enabled:
-                    subtree.write_text(f"+{controller}")
-        for path in self.dirs:
-            path.mkdir()
-        if self.mode == "v1":
-            pids, memory = self.dirs
-            (pids / "pids.max").write_text(str(self.tasks_limit))
-            (memory / "memory.limit_in_bytes").write_text(str(self.memory_limit))
-            memsw = memory / "memory.memsw.limit_in_bytes"
-            if memsw.exists():
-                # Swap would let memory pass the quota unseen; a dyno's swap is its own
-                # metric, but this machine's swap is not the dyno's.
-                memsw.write_text(str(self.memory_limit))
-        else:
-            (self.dirs[0] / "pids.max").write_text(str(self.tasks_limit))
-            (self.dirs[0] / "memory.max").write_text(str(self.memory_limit))
-            swap = self.dirs[0] / "memory.swap.max"
-            if swap.exists():
-                swap.write_text("0")
-
-    @property
-    def procs_files(self) -> list[str]:
-        return [str(path / "cgroup.procs") for path in self.dirs]
-
-    @property
-    def memory_dir(self) -> Path:
-        return self.dirs[-1]
-
-    def read_memory_limit(self) -> int:
-        """The memory limit as the kernel holds it (it rounds to whole pages)."""
-        name = "memory.limit_in_bytes" if self.mode == "v1" else "memory.max"
-        return int((self.memory_dir / name).read_text())
-
-    def read_pids_max(self) -> int:
-        return int((self.dirs[0] / "pids.max").read_text())
-
-    def pids(self) -> set[int]:
-        """Host pids of every process in the dyno's cgroups."""
-        found: set[int] = set()
-        for procs in self.procs_files:
-            try:
-                text = Path(procs).read_text()
-            except FileNotFoundError:
-                continue
-            found.update(int(pid) for pid in text.split())
-        return found
-
-    def remove(self, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        for path in reversed(self.dirs):
-            while path.exists():
-                try:
-                    path.rmdir()
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    # Busy until the kernel has finished tearing down the last task.
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
 
 
 def free_uid() -> int:

@@ -62,6 +62,13 @@ OTLP = {
     ("dynostat.agent.rss", ()): ("By", "sum", False, "agent_rss", _mb),
     ("dynostat.agent.cpu", ()): ("s", "sum", True, AGENT_CPU, float),
     ("dynostat.push.dropped", ()): ("{sample}", "sum", True, "push_dropped", _count),
+    ("dynostat.memory.oom_kills", ()): ("{kill}", "sum", True, "memory_oom_kills", _count),
+    # The largest worker group, as its workers line prints it.
+    ("dynostat.workers", ()): ("{process}", "sum", False, "workers", _count),
+    ("dynostat.workers.pss", ()): ("By", "gauge", None, "worker_pss", _mb),
+    ("dynostat.workers.uss", ()): ("By", "gauge", None, "worker_uss", _mb),
+    ("dynostat.workers.parent_pss", ()): ("By", "gauge", None, "parent_pss", _mb),
+    ("dynostat.workers.fits", ()): ("{process}", "gauge", None, "fits", _count),
 }
 
 # (Prometheus name, labels other than dyno) -> (the line's name, its text for the value, TYPE)
@@ -92,6 +99,12 @@ PUSHGATEWAY = {
     ("dynostat_agent_rss_bytes", ()): ("agent_rss", _mb, "gauge"),
     ("dynostat_agent_cpu_seconds_total", ()): (AGENT_CPU, float, "counter"),
     ("dynostat_push_dropped_total", ()): ("push_dropped", _count, "counter"),
+    ("dynostat_memory_oom_kills_total", ()): ("memory_oom_kills", _count, "counter"),
+    ("dynostat_workers", ()): ("workers", _count, "gauge"),
+    ("dynostat_workers_pss_bytes", ()): ("worker_pss", _mb, "gauge"),
+    ("dynostat_workers_uss_bytes", ()): ("worker_uss", _mb, "gauge"),
+    ("dynostat_workers_parent_pss_bytes", ()): ("parent_pss", _mb, "gauge"),
+    ("dynostat_workers_fits", ()): ("fits", _count, "gauge"),
 }
 
 # The OTLP-to-Prometheus unit words of the OpenTelemetry specification

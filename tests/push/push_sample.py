@@ -3,7 +3,8 @@
 The sample comes from the agent's Sampler and SelfCost, exactly as the loop takes it, so the
 numbers pushed are real ones of odd sizes, not round constants a wrong conversion could still
 match: of this machine, or of the captured dyno tree, which has every metric (a memory quota,
-page counters, zombies). The line values come from the agent's own Formatter.
+page counters, zombies, a worker group) but those the capture predates (NOT_CAPTURED). The
+line values come from the agent's own Formatter.
 """
 
 from __future__ import annotations
@@ -33,20 +34,42 @@ TREES = {
 _METRIC = re.compile(r"sample#dynostat\.(\w+)=(\S+)")
 
 
+def _say_nothing(fields, key=None, every=None) -> None:
+    """A Report that drops what the sampler says (this machine's pid 1 refuses its
+    smaps_rollup even to root, which it says once)."""
+
+
 def take_sample(push_dropped: int | None = 0, tree: str = "this machine") -> Sample:
     """One sample of ``tree``, with the agent's own cost and drop count as the loop sets."""
     proc_root, cgroup_root = TREES[tree]
-    sample = make_sampler(proc_root, cgroup_root, 3, lambda fields: None).sample(time.time())
+    sample = make_sampler(proc_root, cgroup_root, 3, _say_nothing).sample(time.time())
     SelfCost().fill(sample)
     sample.push_dropped = push_dropped
     return sample
 
 
+WORKERS_FIGURES = ("workers", "worker_pss", "worker_uss", "parent_pss", "fits")
+# What the captured dyno tree cannot give: it was captured before the agent read
+# smaps_rollup (PSS, USS, so fits) and the memory cgroup's OOM kill counter.
+NOT_CAPTURED = {"memory_oom_kills", "worker_pss", "worker_uss", "parent_pss", "fits"}
+
+
 def line_values(sample: Sample) -> dict[str, str]:
-    """``{name: value-with-unit}`` of every metric the agent's logfmt lines print."""
+    """``{name: value-with-unit}`` of every metric the agent's logfmt lines print: the sample's
+    lines, and the figures of the worker group's workers line (printed when it is due; the
+    figures are the sample's all the same)."""
+    # Here: push_sample is also imported by agents the tests start, where the agent's own
+    # imports are what is being checked.
+    from dynostat.alerts import Alerts
+    from support import readme_decoder
+
+    formatter = Formatter(SOURCE, DYNO)
     values = {}
-    for line in Formatter(SOURCE, DYNO).sample_lines(sample):
+    for line in formatter.sample_lines(sample):
         values.update(_METRIC.findall(line))
+    for fields in Alerts().workers(sample, now=0.0):
+        printed = readme_decoder.fields(formatter.event_line(fields))
+        values.update({name: printed[name] for name in WORKERS_FIGURES if name in printed})
     return values
 
 

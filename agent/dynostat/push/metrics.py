@@ -104,6 +104,15 @@ def _tasks(name: str) -> Callable[[Sample], int | None]:
     return read
 
 
+def _workers(name: str) -> Callable[[Sample], int | None]:
+    def read(sample: Sample) -> int | None:
+        if sample.workers is None:
+            return None
+        return getattr(sample.workers, name)
+
+    return read
+
+
 _LOAD_DESCRIPTION = "Run-queue length of the host averaged over {} (/proc/loadavg)."
 
 METRICS: tuple[Metric, ...] = (
@@ -181,6 +190,38 @@ METRICS: tuple[Metric, ...] = (
         "Processes in the dyno by state: defunct ones (zombies) exited and their parent has"
         " not waited for them.",
         _tasks("zombies"), (("process.state", "defunct"),), (),
+    ),
+    Metric(
+        "dynostat.memory.oom_kills", "{kill}", COUNTER, "dynostat_memory_oom_kills_total",
+        "Processes of the dyno's memory cgroup the OOM killer killed (oom_kill).",
+        _memory("oom_kills"),
+    ),
+    # The largest worker group (processes with one parent and one comm): how many, what each
+    # costs, and how many fit. The mean and the largest of a group do not add up across
+    # dynos, so they are gauges; the number of workers does.
+    Metric(
+        "dynostat.workers", "{process}", UPDOWN, "dynostat_workers",
+        "Workers of the largest worker group (processes with one parent and one comm).",
+        _workers("workers"),
+    ),
+    Metric(
+        "dynostat.workers.pss", "By", GAUGE, "dynostat_workers_pss_bytes",
+        "Mean PSS of the largest worker group's workers (smaps_rollup).",
+        _workers("worker_pss"),
+    ),
+    Metric(
+        "dynostat.workers.uss", "By", GAUGE, "dynostat_workers_uss_bytes",
+        "USS of the largest worker group's largest worker: what one more worker adds.",
+        _workers("worker_uss"),
+    ),
+    Metric(
+        "dynostat.workers.parent_pss", "By", GAUGE, "dynostat_workers_parent_pss_bytes",
+        "PSS of the largest worker group's parent.", _workers("parent_pss"),
+    ),
+    Metric(
+        "dynostat.workers.fits", "{process}", GAUGE, "dynostat_workers_fits",
+        "How many workers fit below DYNOSTAT_WARN_MEMORY_PCT % of the memory quota.",
+        _workers("fits"),
     ),
     Metric(
         "dynostat.agent.rss", "By", UPDOWN, "dynostat_agent_rss_bytes",
