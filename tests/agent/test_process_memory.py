@@ -19,6 +19,7 @@ from dynostat.sample import Culprit, Memory, Workers
 from dynostat.sampler import Sampler, workers_that_fit
 from support.reports import Reports
 from support.smaps import rollup
+from support.unprivileged import as_nobody
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 KB = 1024
@@ -235,32 +236,16 @@ def chown_tree(root: Path, uid: int) -> None:
 
 
 def sample_as_nobody(root: Path) -> tuple[list[list], list[dict]]:
-    """Two samples as 'nobody' in a forked child (root ignores mode bits): each sample's
-    top_pss pids, and the reports."""
-    read_end, write_end = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            sampler, reports = sampler_on(root)
-            pids = [[c.pid for c in sampler.sample(t).top_pss] for t in (0, 1)]
-            import json
+    """Two samples as 'nobody' (root ignores mode bits): each sample's top_pss pids, and the
+    reports."""
 
-            os.write(write_end, json.dumps([pids, list(reports)]).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    chunks = []
-    while chunk := os.read(read_end, 65536):
-        chunks.append(chunk)
-    os.close(read_end)
-    os.waitpid(child, 0)
-    import json
+    def work():
+        sampler, reports = sampler_on(root)
+        pids = [[c.pid for c in sampler.sample(t).top_pss] for t in (0, 1)]
+        return [pids, list(reports)]
 
-    return json.loads(b"".join(chunks))
+    pids, reports = as_nobody(work)
+    return pids, reports
 
 
 @pytest.fixture

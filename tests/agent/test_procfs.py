@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from dynostat import procfs
 from dynostat.procfs import MalformedError
 from dynostat.sample import Culprit
+from support.listing import Listing
 from support.paths import FIXTURES
 
 # A real line from this kind of machine (pid 1 of the captured host).
@@ -25,19 +26,6 @@ REAL_LINE = (
     b"47943680 4062 18446744073709551615 1 1 0 0 0 0 0 4096 1256 0 0 0 17 0 0 0 0 0 0 0 0 0 0 "
     b"0 0 0 0\n"
 )
-
-
-class Listing:
-    """Stands in for os.scandir with a listing taken earlier: the race's first half."""
-
-    def __init__(self, names: list[bytes]) -> None:
-        self.entries = [SimpleNamespace(name=name) for name in names]
-
-    def __enter__(self):
-        return iter(self.entries)
-
-    def __exit__(self, *exc_info):
-        return False
 
 
 class Recorder:

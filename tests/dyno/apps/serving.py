@@ -19,6 +19,40 @@ def deadline() -> float:
     return time.monotonic() + float(os.environ.get("APP_SECONDS", "600"))
 
 
+MB = 1024 * 1024
+
+
+def name(comm: str) -> None:
+    """Set this process's comm, what the agent names it by."""
+    with open("/proc/self/comm", "w") as file:
+        file.write(comm)
+
+
+def memory_cgroup() -> str:
+    """The directory of this process's memory cgroup (v1), or of its unified one (v2)."""
+    unified = "/sys/fs/cgroup"
+    with open("/proc/self/cgroup", "rb") as cgroups:
+        for line in cgroups:
+            _, controllers, path = os.fsdecode(line.rstrip(b"\n")).split(":", 2)
+            if "memory" in controllers.split(","):
+                return "/sys/fs/cgroup/memory" + path
+            if controllers == "":
+                unified = "/sys/fs/cgroup" + path
+    return unified
+
+
+def used_and_limit(cgroup: str) -> tuple[int, int]:
+    """The memory cgroup's resident use (rss + cache) and its limit, in bytes."""
+    with open(os.path.join(cgroup, "memory.stat")) as stat:
+        fields = dict(line.split() for line in stat)
+    if "total_rss" in fields:
+        used = int(fields["total_rss"]) + int(fields["total_cache"])
+        with open(os.path.join(cgroup, "memory.limit_in_bytes")) as limit:
+            return used, int(limit.read())
+    with open(os.path.join(cgroup, "memory.max")) as limit:
+        return int(fields["anon"]) + int(fields["file"]), int(limit.read())
+
+
 def log(who: str, message: str) -> None:
     # A plain write: under the task limit nothing here may need a new thread or process.
     print(f"{who}[{os.getpid()}]: {message}", flush=True)

@@ -9,31 +9,9 @@ from __future__ import annotations
 
 import os
 
-from serving import deadline, listen, log, serve
+from serving import deadline, listen, log, memory_cgroup, serve, used_and_limit
 
 STEP = 1024 * 1024
-
-
-def memory_cgroup() -> str:
-    with open("/proc/self/cgroup", "rb") as cgroups:
-        for line in cgroups:
-            _, controllers, path = os.fsdecode(line.rstrip(b"\n")).split(":", 2)
-            if "memory" in controllers.split(","):
-                return "/sys/fs/cgroup/memory" + path
-            if controllers == "":
-                unified = "/sys/fs/cgroup" + path
-    return unified
-
-
-def used_and_limit(cgroup: str) -> tuple[int, int]:
-    with open(os.path.join(cgroup, "memory.stat")) as stat:
-        fields = dict(line.split() for line in stat)
-    if "total_rss" in fields:
-        used = int(fields["total_rss"]) + int(fields["total_cache"])
-        with open(os.path.join(cgroup, "memory.limit_in_bytes")) as limit:
-            return used, int(limit.read())
-    with open(os.path.join(cgroup, "memory.max")) as limit:
-        return int(fields["anon"]) + int(fields["file"]), int(limit.read())
 
 
 class Heap:

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 
-MB = 1024 * 1024
+from serving import MB, deadline, listen, log, name, serve
+
 STEPS_PER_S = 10
 
 
 def hog(step: int) -> None:
-    with open("/proc/self/comm", "w") as comm:
-        comm.write("job_worker")
+    name("job_worker")
     with open("/proc/self/oom_score_adj", "w") as score:
         score.write("1000")
     held = []
@@ -30,35 +29,32 @@ def hog(step: int) -> None:
 
 
 def main() -> None:
-    deadline = time.monotonic() + float(os.environ.get("APP_SECONDS", "600"))
+    until = deadline()
     step = int(float(os.environ.get("HOG_MB_PER_S", "40")) * MB / STEPS_PER_S)
-    listener = socket.create_server(("127.0.0.1", int(os.environ["PORT"])))
-    listener.settimeout(0.2)
+    listener = listen()
     time.sleep(float(os.environ.get("HOG_AFTER_S", "3")))  # let the agent see a calm dyno
     worker = os.fork()
     if worker == 0:
         listener.close()
         hog(step)
         os._exit(0)
-    print(f"web[{os.getpid()}]: job_worker started pid={worker}", flush=True)
+    log("web", f"job_worker started pid={worker}")
     reaped = False
-    while time.monotonic() < deadline:
-        if not reaped:
-            pid, status = os.waitpid(worker, os.WNOHANG)
-            if pid:
-                reaped = True
-                how = (
-                    f"killed by signal {os.WTERMSIG(status)}"
-                    if os.WIFSIGNALED(status)
-                    else f"exited {os.WEXITSTATUS(status)}"
-                )
-                print(f"web[{os.getpid()}]: job_worker {worker} {how}", flush=True)
-        try:
-            connection, _ = listener.accept()
-        except socket.timeout:
-            continue
-        with connection:
-            connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+
+    def reap() -> None:
+        nonlocal reaped
+        if reaped:
+            return
+        pid, status = os.waitpid(worker, os.WNOHANG)
+        if pid:
+            reaped = True
+            if os.WIFSIGNALED(status):
+                how = f"killed by signal {os.WTERMSIG(status)}"
+            else:
+                how = f"exited {os.WEXITSTATUS(status)}"
+            log("web", f"job_worker {worker} {how}")
+
+    serve(listener, until, each_turn=reap)
     if not reaped:
         os.kill(worker, signal.SIGKILL)
         os.waitpid(worker, 0)

@@ -10,38 +10,17 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 
-MB = 1024 * 1024
-
-
-def log(who: str, message: str) -> None:
-    print(f"{who}[{os.getpid()}]: {message}", flush=True)
-
-
-def name(comm: str) -> None:
-    with open("/proc/self/comm", "w") as file:
-        file.write(comm)
-
-
-def serve(listener: socket.socket, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            connection, _ = listener.accept()
-        except socket.timeout:
-            continue
-        with connection:
-            connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+from serving import MB, deadline, listen, log, name, serve
 
 
 def main() -> None:
-    deadline = time.monotonic() + float(os.environ.get("APP_SECONDS", "600"))
+    until = deadline()
     workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
     name("web-master")
     app = bytearray(b"\x01") * (int(os.environ.get("APP_MB", "40")) * MB)  # the loaded app
-    listener = socket.create_server(("127.0.0.1", int(os.environ["PORT"])))
-    listener.settimeout(0.2)
+    listener = listen()
     children = []
     for number in range(workers):
         pid = os.fork()
@@ -49,12 +28,12 @@ def main() -> None:
             name("web-worker")
             own = bytearray(b"\x01") * (int(os.environ.get("WORKER_MB", "15")) * MB)
             log("web-worker", f"worker {number} ready, {len(own) // MB} MB of its own")
-            serve(listener, deadline)
+            serve(listener, until)
             os._exit(0)
         children.append(pid)
     log("web-master", f"{workers} workers forked: {' '.join(map(str, children))}")
     signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
-    while time.monotonic() < deadline and app:
+    while time.monotonic() < until and app:
         time.sleep(0.5)
 
 
