@@ -35,9 +35,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from native import compile_helpers
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the support package
 
-from support.paths import AGENT, AGENT_PACKAGE, AGENT_SCRIPT, REPO, SYSTEM_PYTHON
+from support.paths import AGENT, AGENT_PACKAGE, AGENT_SCRIPT, SYSTEM_PYTHON
 
 sys.path.insert(0, str(AGENT))
 
@@ -51,17 +53,6 @@ AGENT = "agent Sampler.sample"
 GOAL_RATIO = 1.3
 GOAL_RSS_MB = 10
 GOAL_FIRST_LINE_MS = 150
-
-
-def compile_helpers(build: Path) -> tuple[Path, Path]:
-    binaries = []
-    for name in ("floor", "population"):
-        binary = build / name
-        subprocess.run(
-            ["cc", "-O2", "-o", str(binary), str(REPO / "bench" / f"{name}.c")], check=True
-        )
-        binaries.append(binary)
-    return binaries[0], binaries[1]
 
 
 def raise_process_limit(wanted: int) -> None:

@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from native import compile_helpers
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -53,17 +55,6 @@ GOAL_RATIO = 1.3
 GOAL_HWM_MB = 10.0
 CPU = re.compile(rb"sample#dynostat\.agent_cpu=([0-9.]+)ms")
 PYCACHE = Path(tempfile.gettempdir()) / "dynostat-bench-pycache"
-
-
-def compile_helpers(build: Path) -> tuple[Path, Path]:
-    binaries = []
-    for name in ("floor", "population"):
-        binary = build / name
-        subprocess.run(
-            ["cc", "-O2", "-o", str(binary), str(REPO / "bench" / f"{name}.c")], check=True
-        )
-        binaries.append(binary)
-    return binaries[0], binaries[1]
 
 
 AGENT_DIR = REPO / "agent"
