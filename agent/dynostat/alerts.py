@@ -424,8 +424,12 @@ class Alerts:
 def _per_process_counts(sample: Sample):
     """({parent pid: (zombies, comm)}, {pid: (threads, comm)}) from the sample's top-N lists:
     the processes the scan ranked, which are the ones a warning can name."""
-    zombie_counts = {c.pid: (c.count, c.comm) for c in sample.zombie_parents}
-    thread_counts = {c.pid: (c.count, c.comm) for c in sample.top_threads if c.count > 1}
+    zombie_counts = {parent.pid: (parent.count, parent.comm) for parent in sample.zombie_parents}
+    thread_counts = {
+        process.pid: (process.count, process.comm)
+        for process in sample.top_threads
+        if process.count > 1
+    }
     return zombie_counts, thread_counts
 
 

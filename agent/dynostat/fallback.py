@@ -101,12 +101,12 @@ class FallbackSampler:
         sample.zombie_parents = _zombie_parents(rows, self.top)
         sample.top_threads = [
             Culprit(pid, name, count)
-            for pid, _, name, _, count, _ in heapq.nlargest(self.top, rows, key=lambda r: r[4])
+            for pid, _, name, _, count, _ in heapq.nlargest(self.top, rows, key=lambda row: row[4])
             if count > 1
         ]
         sample.top_rss = [
             Culprit(pid, name, rss)
-            for pid, _, name, _, _, rss in heapq.nlargest(self.top, rows, key=lambda r: r[5])
+            for pid, _, name, _, _, rss in heapq.nlargest(self.top, rows, key=lambda row: row[5])
             if rss > 0
         ]
 

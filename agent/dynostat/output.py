@@ -171,16 +171,22 @@ def culprit_groups(sample: Sample) -> list[CulpritGroup]:
     """The non-trivial culprit lists: zombie parents, multi-threaded processes, top rss and
     top PSS."""
     groups: list[CulpritGroup] = []
-    zombie_parents = [(c, Quantity(c.count, "")) for c in sample.zombie_parents if c.count > 0]
+    zombie_parents = [
+        (parent, Quantity(parent.count, "")) for parent in sample.zombie_parents if parent.count > 0
+    ]
     if zombie_parents:
         groups.append(("zombie_parents", "zombies", zombie_parents))
-    threads = [(c, Quantity(c.count, "")) for c in sample.top_threads if c.count > 1]
+    threads = [
+        (process, Quantity(process.count, ""))
+        for process in sample.top_threads
+        if process.count > 1
+    ]
     if threads:
         groups.append(("threads", "threads", threads))
-    rss = [(c, megabytes(c.count)) for c in sample.top_rss if c.count > 0]
+    rss = [(process, megabytes(process.count)) for process in sample.top_rss if process.count > 0]
     if rss:
         groups.append(("rss", "rss", rss))
-    pss = [(c, megabytes(c.count)) for c in sample.top_pss if c.count > 0]
+    pss = [(process, megabytes(process.count)) for process in sample.top_pss if process.count > 0]
     if pss:
         groups.append(("pss", "pss", pss))
     return groups
@@ -244,12 +250,14 @@ SHORT_TEXT_CHARS = 40
 class Formatter:
     """Turns samples and events into lines for one agent (its source, dyno, format, prefix)."""
 
-    def __init__(self, source: str, dyno: str, fmt: str = "logfmt", prefix: str = "dynostat."):
+    def __init__(
+        self, source: str, dyno: str, output_format: str = "logfmt", prefix: str = "dynostat."
+    ):
         self.source = logfmt.clip(plain_text(source), MAX_NAME_CHARS)
         dyno = plain_text(dyno)
         plain = dyno.isascii() and dyno.isprintable()
         self.dyno = logfmt.clip(dyno, MAX_ASCII_ID_CHARS if plain else MAX_NAME_CHARS)
-        self.fmt = fmt
+        self.output_format = output_format
         self.prefix = prefix
         self._head = logfmt.line({"source": self.source, "dyno": self.dyno})
 
@@ -257,7 +265,7 @@ class Formatter:
 
     def sample_lines(self, sample: Sample) -> list[str]:
         """The lines one sample prints: up to four logfmt lines, or one JSON object."""
-        if self.fmt == "json":
+        if self.output_format == "json":
             return [self._sample_json(sample)]
         lines = []
         for group in metric_groups(sample):
@@ -350,7 +358,7 @@ class Formatter:
         return line
 
     def _event_line(self, fields: Mapping[str, object], text_chars: int) -> str:
-        if self.fmt == "json":
+        if self.output_format == "json":
             document: dict[str, object] = {"source": self.source, "dyno": self.dyno}
             for key, value in fields.items():
                 document[key] = _json_value(value, text_chars)

@@ -134,7 +134,7 @@ def test_task_counts_that_proc_could_not_give_are_left_out_and_the_cgroup_s_coun
     assert Formatter("web.1", "d-1").sample_lines(sample) == [
         f"{HEAD} sample#dynostat.tasks=31 sample#dynostat.tasks_limit=256"
     ]
-    (line,) = Formatter("web.1", "d-1", fmt="json").sample_lines(sample)
+    (line,) = Formatter("web.1", "d-1", output_format="json").sample_lines(sample)
     assert json.loads(line)["sample"] == {"dynostat.tasks": 31, "dynostat.tasks_limit": 256}
 
 
@@ -258,7 +258,7 @@ def test_an_error_reason_is_quoted_and_cut_to_a_readable_length():
 def test_json_prints_one_object_per_interval_with_the_same_numbers():
     sample = full_sample()
     sample.push_dropped = 2
-    formatter = Formatter("web.1", "d-1", fmt="json")
+    formatter = Formatter("web.1", "d-1", output_format="json")
     (line,) = formatter.sample_lines(sample)
     document = json.loads(line)
     assert document["source"] == "web.1" and document["dyno"] == "d-1"
@@ -303,7 +303,7 @@ def test_json_prints_one_object_per_interval_with_the_same_numbers():
 
 
 def test_json_warnings_are_objects_too_and_weird_comms_survive():
-    formatter = Formatter("web.1", "d-1", fmt="json")
+    formatter = Formatter("web.1", "d-1", output_format="json")
     line = formatter.event_line(
         {"at": "warn", "event": "threads_rising", "threads": 9, "pid": 3, "comm": 'a"\\\n\udcff'}
     )
@@ -323,7 +323,7 @@ def test_json_warnings_are_objects_too_and_weird_comms_survive():
 def test_a_json_line_also_stays_under_logplex_s_limit():
     many = [Culprit(100000 + i, "\x01" * 15, 1000 - i) for i in range(400)]
     sample = Sample(wall_time=0.0, zombie_parents=many, top_threads=many, top_rss=many)
-    (line,) = Formatter("web.1", "d-1", fmt="json").sample_lines(sample)
+    (line,) = Formatter("web.1", "d-1", output_format="json").sample_lines(sample)
     assert len(line.encode("utf-8")) + 1 <= logfmt.MAX_LINE_BYTES
     assert 10 < len(json.loads(line)["top"]["rss"]) < 400
 
@@ -421,7 +421,7 @@ def test_any_comm_bytes_read_back_from_a_culprits_line_and_from_json(entries):
     value = parse_logfmt(line)["top#zombie_parents"]
     assert [(pid, comm) for pid, comm, _ in parse_culprits(value)] == expected
     assert logfmtkv.parse(line, strict=True)["top#zombie_parents"] == value
-    (document,) = Formatter("web.1", "d-1", fmt="json").sample_lines(sample)
+    (document,) = Formatter("web.1", "d-1", output_format="json").sample_lines(sample)
     assert document.isascii()
     top = json.loads(document)["top"]["zombie_parents"]
     assert [(entry["pid"], entry["comm"]) for entry in top] == expected
@@ -432,7 +432,7 @@ def test_any_text_gives_valid_utf8_lines_and_strict_json(source, comm, reason):
     event = {"at": "warn", "event": "e", "pid": 1, "comm": comm, "reason": reason}
     sample = Sample(wall_time=0.0, top_threads=[Culprit(5, comm, 2)])
     for fmt in ("logfmt", "json"):
-        formatter = Formatter(source, "d-1", fmt=fmt)
+        formatter = Formatter(source, "d-1", output_format=fmt)
         for line in [*formatter.sample_lines(sample), formatter.event_line(event)]:
             line.encode("utf-8")  # strict: raises on a lone surrogate
             assert "\n" not in line and "\r" not in line

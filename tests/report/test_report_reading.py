@@ -313,7 +313,7 @@ def test_a_metric_value_that_is_not_a_number_is_left_out_not_zeroed():
 
 def agent_lines(fmt: str, comm: str, start: float) -> list[tuple[float, str]]:
     """Two ticks and a warning, formatted by the agent's own Formatter, with their times."""
-    formatter = Formatter("web.1", "d1-abc", fmt=fmt)
+    formatter = Formatter("web.1", "d1-abc", output_format=fmt)
     lines = []
     for tick, zombies in enumerate((3, 250)):
         sample = Sample(

@@ -224,7 +224,11 @@ def parse_answer(message: bytes, query: Query) -> Answer:
     current, ttls = query.asked, []
     for _ in range(MAX_CNAMES):
         link = next(
-            (r for r in records if r[0] == current and r[1] == TYPE_CNAME and r[2] == CLASS_IN),
+            (
+                record
+                for record in records
+                if record[0] == current and record[1] == TYPE_CNAME and record[2] == CLASS_IN
+            ),
             None,
         )
         if link is None:
