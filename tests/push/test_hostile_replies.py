@@ -90,10 +90,26 @@ def hostile_replies(bomb: bytes) -> dict[str, Reply]:
         "gzip on an error": Reply(400, headers={"Content-Encoding": "gzip"}, body=bomb),
         "deflate": Reply(200, headers={"Content-Encoding": "deflate"}, body=deflated),
         "64 MB plain body": Reply(200, body=b"{" + b" " * (64 << 20) + b"}"),
+        # The head itself without end: many header lines, or one header line that never ends.
+        "64 MB of header lines": Reply(garbage=b"HTTP/1.1 200 OK\r\n" + HEADER_LINE * (64 << 10)),
+        "one 64 MB header line": Reply(garbage=b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * (64 << 20)),
     }
 
 
-@pytest.mark.parametrize("kind", ["gzip, gzip", "gzip on an error", "deflate", "64 MB plain body"])
+HEADER_LINE = b"X-Pad: " + b"a" * 1014 + b"\r\n"  # 1 kB
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "gzip, gzip",
+        "gzip on an error",
+        "deflate",
+        "64 MB plain body",
+        "64 MB of header lines",
+        "one 64 MB header line",
+    ],
+)
 def test_a_hostile_answer_leaves_the_agents_peak_memory_where_a_polite_one_does(
     kind, bomb, baseline
 ):
