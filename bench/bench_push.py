@@ -38,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the support package
 
+import slug
 from support.network import free_port
 from support.paths import AGENT as AGENT_DIR
 from support.paths import FIXTURES, REPO
@@ -187,7 +188,7 @@ def run_agent(
         command = [sys.executable, "-S", "-c", RUNTIME_AGENT]
         path = os.pathsep.join([path, str(runtime), str(BENCH_DIR)])
     command += ["--interval", "1", *roots]
-    environment = {**os.environ, "PYTHONPATH": path, "DYNO": "web.1", **env}
+    environment = slug.deployed_env({**os.environ, "PYTHONPATH": path, "DYNO": "web.1", **env})
     lines = []
     with subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, text=True) as agent:
         try:
@@ -211,7 +212,7 @@ def run_agent(
 def real_sample():
     from dynostat.sampler import make_sampler
 
-    sample = make_sampler("/proc", "/sys/fs/cgroup", 3, lambda fields: None).sample(time.time())
+    sample = make_sampler("/proc", "/sys/fs/cgroup", 3).sample(time.time())
     sample.agent_rss, sample.agent_cpu_ms, sample.push_dropped = 8_500_000, 1.25, 0
     sample.agent_cpu_seconds = 4.5
     return sample
@@ -241,7 +242,7 @@ def time_encodings(runtime: Path, runs: int) -> dict[str, float]:
     from dynostat.selfcost import SelfCost
 
     roots = (str(CAPTURED / "proc"), str(CAPTURED / "cgroup"))
-    sample = make_sampler(*roots, 3, lambda fields: None).sample(time.time())
+    sample = make_sampler(*roots, 3).sample(time.time())
     SelfCost().fill(sample)
     sample.push_dropped = 0
 
@@ -289,6 +290,28 @@ def time_sends(env: dict, sends: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
+def measure_agents(configs: dict, args: argparse.Namespace, vendor: Path, runtime: Path) -> tuple:
+    """agent_rss, agent_cpu and VmHWM of every configuration, in alternating rounds."""
+    # The agent's modules, the slug's and the runtime's compiled as a slug ships them, and
+    # each configuration run once so that the standard library it imports is too.
+    compiling = slug.deployed_env(dict(os.environ))
+    slug.compile_into_cache(sys.executable, compiling, AGENT_DIR, vendor, runtime, BENCH_DIR)
+    for env, uses_runtime in configs.values():
+        run_agent(env, 2, args.live, vendor, runtime if uses_runtime else None)
+    rss: dict[str, list[float]] = {name: [] for name in configs}
+    cpu: dict[str, list[float]] = {name: [] for name in configs}
+    peak: dict[str, list[float]] = {name: [] for name in configs}
+    for _ in range(args.rounds):
+        for name, (env, uses_runtime) in configs.items():
+            tick_rss, tick_cpu, tick_peak = run_agent(
+                env, args.count, args.live, vendor, runtime if uses_runtime else None
+            )
+            rss[name] += tick_rss
+            cpu[name] += tick_cpu
+            peak[name].append(tick_peak)
+    return rss, cpu, peak
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -325,17 +348,7 @@ def main() -> None:
                 {"DYNOSTAT_URL": gateway[1], "DYNOSTAT_PUSH_PROTOCOL": "pushgateway"},
                 False,
             )
-        rss: dict[str, list[float]] = {name: [] for name in configs}
-        cpu: dict[str, list[float]] = {name: [] for name in configs}
-        peak: dict[str, list[float]] = {name: [] for name in configs}
-        for _ in range(args.rounds):
-            for name, (env, uses_runtime) in configs.items():
-                tick_rss, tick_cpu, tick_peak = run_agent(
-                    env, args.count, args.live, vendor, runtime if uses_runtime else None
-                )
-                rss[name] += tick_rss
-                cpu[name] += tick_cpu
-                peak[name].append(tick_peak)
+        rss, cpu, peak = measure_agents(configs, args, vendor, runtime)
 
         base_rss = statistics.median(rss["push off"])
         base_cpu = statistics.median(cpu["push off"])
@@ -370,6 +383,7 @@ def main() -> None:
         stop(receiver)
         if gateway is not None:
             stop(gateway[0])
+        slug.remove_cache()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ interpreter, of a Sampler loop and of the running agent started as the dyno laun
 it (``python3 -S agent/dynostat-agent --interval 0.05``), and the time from start to the
 agent's first line. The agent's modules are compiled first (into a temporary pycache), as
 they are in a slug.
-Needs cc and psutil; root only to raise RLIMIT_NPROC when it is too low.
+Needs cc and psutil (run it with .venv-test/bin/python, which ``bash tests/run`` makes); root
+only to raise RLIMIT_NPROC when it is too low.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import slug
 from native import compile_helpers
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the support package
@@ -49,7 +51,7 @@ from dynostat.sampler import PSS_EVERY_TICKS, Sampler
 SCANS_PER_ROUND = 4  # the first scan of each round warms caches and is dropped
 PS_COMMAND = ["ps", "-eo", "stat,ppid,nlwp,rss"]
 PSUTIL_ATTRS = ["status", "ppid", "num_threads", "memory_info"]
-AGENT = "agent Sampler.sample"
+SAMPLE = "agent Sampler.sample"
 GOAL_RATIO = 1.3
 GOAL_RSS_MB = 10
 GOAL_FIRST_LINE_MS = 150
@@ -124,13 +126,19 @@ def floor_times(binary: Path) -> list[float]:
 
 
 def measure(floor: Path, rounds: int) -> dict[str, list[float]]:
-    import psutil
+    try:
+        import psutil
+    except ImportError:
+        raise SystemExit(
+            "bench: psutil is needed; run this with the test environment's Python "
+            "(.venv-test/bin/python, made by bash tests/run)"
+        ) from None
 
     sampler = Sampler()
     ignore = lambda path, error, kind: None  # noqa: E731 - vanished pids are expected here
     methods = {
         "C floor (floor.c)": lambda: floor_times(floor),
-        AGENT: lambda: timed(lambda: sampler.sample(time.time()), SCANS_PER_ROUND),
+        SAMPLE: lambda: timed(lambda: sampler.sample(time.time()), SCANS_PER_ROUND),
         "agent procfs scan only": lambda: timed(
             lambda: procfs.scan_processes("/proc", ignore), SCANS_PER_ROUND
         ),
@@ -160,25 +168,13 @@ def agent_command(python: str, flags: list[str], count: int) -> list[str]:
     return [python, *flags, str(AGENT_SCRIPT), "--interval", "0.05", "--count", str(count)]
 
 
-PYCACHE = Path(tempfile.gettempdir()) / "dynostat-bench-pycache"
-
-
 def agent_env() -> dict[str, str]:
-    """The agent as deployed: with its modules compiled once (the slug carries .pyc files),
-    into a cache outside the work tree, instead of recompiled at every start."""
-    env = {**os.environ, "PYTHONPATH": str(AGENT), "DYNO": "bench.1"}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
-    return env
+    """The agent as deployed: its modules compiled once (compile_agent), as a slug carries them."""
+    return slug.deployed_env({**os.environ, "PYTHONPATH": str(AGENT), "DYNO": "bench.1"})
 
 
 def compile_agent(python: str) -> None:
-    subprocess.run(
-        [python, "-m", "compileall", "-q", str(AGENT)],
-        env=agent_env(),
-        stdout=subprocess.DEVNULL,
-        check=True,
-    )
+    slug.compile_into_cache(python, agent_env(), AGENT)
 
 
 def rss_kib(pid: int) -> int | None:
@@ -252,7 +248,7 @@ def print_goals(agent_ratios: dict[int, float], memory_rows: list) -> None:
     ratios = ", ".join(f"{ratio:.2f}x at {present}" for present, ratio in sorted(large.items()))
     met = large and max(large.values()) <= GOAL_RATIO
     print(
-        f"- {AGENT} <= {GOAL_RATIO}x the C floor at >= 1000 processes: {ratios} "
+        f"- {SAMPLE} <= {GOAL_RATIO}x the C floor at >= 1000 processes: {ratios} "
         f"({'met' if met else 'NOT met'})"
     )
     if agent_mb:
@@ -292,7 +288,7 @@ def main() -> int:
                 present = count_processes()
                 times = measure(floor, args.rounds)
                 floor_median = statistics.median(times["C floor (floor.c)"])
-                agent_ratios[present] = statistics.median(times[AGENT]) / floor_median
+                agent_ratios[present] = statistics.median(times[SAMPLE]) / floor_median
                 for name, samples in times.items():
                     median = statistics.median(samples)
                     print(
@@ -317,7 +313,7 @@ def main() -> int:
         print_goals(agent_ratios, memory_rows)
     finally:
         shutil.rmtree(build)
-        shutil.rmtree(PYCACHE, ignore_errors=True)
+        slug.remove_cache()
     return 0
 
 

@@ -14,15 +14,14 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the support package
 
+import slug
 from support.paths import AGENT, AGENT_SCRIPT, SYSTEM_PYTHON
 
 RSS = re.compile(rb"sample#dynostat\.agent_rss=([0-9.]+)MB")
-PYCACHE = Path(tempfile.gettempdir()) / "dynostat-soak-pycache"
 
 
 def main() -> int:
@@ -39,18 +38,17 @@ def main() -> int:
         "--count",
         str(args.ticks),
     ]
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(AGENT),
-        "DYNO": "soak.1",
-        "PYTHONPYCACHEPREFIX": str(PYCACHE),
-    }
+    env = slug.deployed_env(
+        {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(AGENT), "DYNO": "soak.1"}
+    )
     # The modules compiled first, as the slug ships them, and one short run so that the
-    # standard library's are too: compiling at start-up would show in the agent's memory.
-    python = command[0]
-    subprocess.run([python, "-m", "compileall", "-q", str(AGENT)], env=env, check=True)
-    subprocess.run([*command[:-1], "2"], env=env, capture_output=True, check=True)
-    result = subprocess.run(command, env=env, capture_output=True, check=True, timeout=3600)
+    # standard library's are too (see bench/slug.py).
+    try:
+        slug.compile_into_cache(command[0], env, AGENT)
+        subprocess.run([*command[:-1], "2"], env=env, capture_output=True, check=True)
+        result = subprocess.run(command, env=env, capture_output=True, check=True, timeout=3600)
+    finally:
+        slug.remove_cache()
     if b"at=error" in result.stdout:
         raise SystemExit("bench: the agent reported an error:\n" + result.stdout.decode())
     rss = [float(value) for value in RSS.findall(result.stdout)]

@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import slug
 from native import compile_helpers
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,32 +55,26 @@ TOP = 3
 GOAL_RATIO = 1.3
 GOAL_HWM_MB = 10.0
 CPU = re.compile(rb"sample#dynostat\.agent_cpu=([0-9.]+)ms")
-PYCACHE = Path(tempfile.gettempdir()) / "dynostat-bench-pycache"
 
 
 AGENT_DIR = REPO / "agent"
 
 
 def agent_env() -> dict[str, str]:
-    """The agent as deployed: its modules compiled once (the slug carries .pyc files)."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(AGENT_DIR),
-        "PYTHONPYCACHEPREFIX": str(PYCACHE),
-        "DYNO": "web.1",
-    }
+    """The agent as deployed: its modules compiled once (compile_agent), as a slug carries them."""
+    return slug.deployed_env(
+        {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(AGENT_DIR),
+            "DYNO": "web.1",
+        }
+    )
 
 
 def compile_agent(python: str, interval: float) -> None:
     """Compile the agent's modules, then run it once so that the standard library's modules
-    it imports are compiled into the same cache too (a slug's Python has them compiled): a
-    first run that compiles them would show that work in its peak memory."""
-    subprocess.run(
-        [python, "-m", "compileall", "-q", str(AGENT_DIR)],
-        env=agent_env(),
-        stdout=subprocess.DEVNULL,
-        check=True,
-    )
+    it imports are compiled into the same cache too (see bench/slug.py)."""
+    slug.compile_into_cache(python, agent_env(), AGENT_DIR)
     agent_round(python, 2, interval)
 
 
@@ -281,6 +276,7 @@ def run(args: argparse.Namespace) -> int:
         report(args, results)
     finally:
         shutil.rmtree(build, ignore_errors=True)
+        slug.remove_cache()
     return 0
 
 
