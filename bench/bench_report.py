@@ -51,7 +51,7 @@ class Day:
         self.names += [f"worker.{n}" for n in range(1, dynos - webs + 1)]
         self.zombie_dyno = self.names[6 % len(self.names)]
         self.memory_dyno = self.names[12 % len(self.names)]
-        self.thread_dyno = self.names[-3]
+        self.thread_dyno = self.names[-3 % len(self.names)]
         self.runtime_metrics = set(self.names[:10])
         self.leak = (int(self.ticks * 0.70), int(self.ticks * 0.78))
         self.grow = (int(self.ticks * 0.40), int(self.ticks * 0.90))
