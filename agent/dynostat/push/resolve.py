@@ -14,8 +14,8 @@ the push resolves names itself, as glibc would for a dyno, but by the push's dea
   answer, and addresses are cached for their TTL (at least MIN_TTL_S, at most MAX_TTL_S).
 
 A DNS library would do the same, but the well-kept ones are toolkits (zones, DNSSEC, async,
-DNS over HTTPS): dnspython costs the agent about 9.6 MB of memory for this one query, about
-what the whole agent costs without push. The standard library has what a stub resolver needs.
+DNS over HTTPS): dnspython 2.9 costs 7.6 MB of memory to import and set up a resolver, most
+of what the whole agent costs without push. The standard library has what a stub resolver needs.
 """
 
 from __future__ import annotations

@@ -53,8 +53,8 @@ MIN_TIMER_S = 0.001
 class DeadlinePassed(BaseException):
     """Raised by the SIGALRM handler inside whatever call was blocked at the deadline.
 
-    A BaseException, so that no ``except Exception`` in http.client, ssl or dnspython can take
-    it for one of their own errors and carry on.
+    A BaseException, so that no ``except Exception`` in http.client, ssl or the resolver can
+    take it for one of their own errors and carry on.
     """
 
 
