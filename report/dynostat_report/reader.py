@@ -93,6 +93,11 @@ _ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|
 # Raw control characters (tab aside) or undecodable bytes in a line without an envelope: a
 # binary file, not text that lost its envelope.
 _BINARY = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
+# A classic (RFC 3164) syslog time, as a syslog server's files keep by default: no year and
+# no zone, so the line cannot be placed on the time axis.
+_CLASSIC_SYSLOG = re.compile(
+    r"(?:<\d{1,3}>)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d "
+)
 
 _PLATFORM_ERROR = re.compile(r"Error ([A-Z]\d{2})\b")
 _STATE = re.compile(r"State changed from (\w+) to (\w+)")
@@ -284,6 +289,8 @@ class Reader:
         elif stripped[:7] == "source=":
             # The agent's own output, captured without the log's time: nothing to place it at.
             self.skipped["dynostat line without a time"] += 1
+        elif _CLASSIC_SYSLOG.match(stripped) is not None:
+            self.skipped["classic syslog time (no year)"] += 1
         else:
             self.skipped["not a log line"] += 1
 

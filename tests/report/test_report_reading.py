@@ -263,15 +263,19 @@ def test_each_kind_of_bad_line_is_counted_with_its_reason():
             b'{"source": "web.1", "sample": {"dynostat.tasks": 3}}',  # JSON without time
             b"",
             b"   ",
+            # A syslog server's default file format: no year, no zone.
+            b"Nov 27 05:27:22 logs app[web.1]: source=web.1 dyno=x sample#dynostat.tasks=3",
+            b"<190>Dec  1 00:00:01 logs app[web.1]: hello",
         ]
     )
     assert summary["skipped"] == {
         "dynostat line without a time": 2,
         "binary": 1,
         "not a log line": 1,
+        "classic syslog time (no year)": 2,
     }
-    assert summary["skipped_lines"] == 4
-    assert summary["lines"] == 4 + 0  # blank lines are not lines
+    assert summary["skipped_lines"] == 6
+    assert summary["lines"] == 6 + 0  # blank lines are not lines
     assert summary["dynos"] == {}
 
 
