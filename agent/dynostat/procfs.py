@@ -164,14 +164,11 @@ class WorkerGroup:
     lowest (oldest, as pids are handed out) first.
     """
 
-    __slots__ = ("comm", "count", "members", "ppid", "rss_pages")
+    __slots__ = ("comm", "count", "members", "ppid")
 
-    def __init__(
-        self, ppid: int, comm: bytes, rss_pages: int, count: int, members: list[int]
-    ) -> None:
+    def __init__(self, ppid: int, comm: bytes, count: int, members: list[int]) -> None:
         self.ppid = ppid
         self.comm = comm
-        self.rss_pages = rss_pages  # summed over the workers: how the largest group is chosen
         self.count = count
         self.members = members
 
@@ -377,7 +374,7 @@ def _largest_group(several: list[list]) -> WorkerGroup | None:
         return None
     ppid, members = best_group
     # Oldest first (lowest pids; /proc lists them so, a copied tree need not).
-    return WorkerGroup(ppid, members[2], members[0], members[3], sorted(members[_FIRST_MEMBER:]))
+    return WorkerGroup(ppid, members[2], members[3], sorted(members[_FIRST_MEMBER:]))
 
 
 def zombie_parents(

@@ -49,14 +49,13 @@ class Tasks(Frozen):
     and are all None when it saw no process at all.
     """
 
-    __slots__ = ("tasks", "processes", "threads", "zombies", "limit", "pids_current")
-    _defaults = {"limit": None, "pids_current": None}  # noqa: RUF012
+    __slots__ = ("tasks", "processes", "threads", "zombies", "limit")
+    _defaults = {"limit": None}  # noqa: RUF012
     tasks: int | None  # every thread of every process, zombies included
     processes: int | None
     threads: int | None  # sum of num_threads over /proc: tasks as far as /proc shows them
     zombies: int | None
     limit: int | None  # min(RLIMIT_NPROC, pids.max) of those that exist
-    pids_current: int | None  # the pids cgroup's own count, when readable
 
 
 class Culprit(Frozen):

@@ -218,7 +218,6 @@ class Sampler:
                     threads=None,
                     zombies=None,
                     limit=limit,
-                    pids_current=pids_current,
                 )
             return None
         sample.tasks = Tasks(
@@ -227,7 +226,6 @@ class Sampler:
             threads=table.threads,
             zombies=table.zombies,
             limit=limit,
-            pids_current=pids_current,
         )
         sample.top_threads = table.most_threads.culprits()
         sample.zombie_parents = procfs.zombie_parents(

@@ -364,7 +364,23 @@ def test_the_scan_finds_the_worker_group_with_the_most_rss_lowest_pids_first():
     # puma's four workers (30000 pages each) over the two sleeps under bash (200 each); the
     # zombie child of puma has another comm and no memory, and works for nobody.
     assert (group.ppid, group.comm, group.members) == (10, b"puma: cluster w", [11, 12, 13, 14])
-    assert group.rss_pages == 4 * 30000
+
+
+def test_the_largest_group_is_the_one_with_most_rss_not_most_workers(tmp_path):
+    root = tmp_path / "proc"
+    # Three small workers under 7 (100 pages each), two large ones under 8 (30000 each).
+    for pid, ppid, comm, pages in [
+        (20, 7, b"small", 100),
+        (21, 7, b"small", 100),
+        (22, 7, b"small", 100),
+        (30, 8, b"large", 30000),
+        (31, 8, b"large", 30000),
+    ]:
+        (root / str(pid)).mkdir(parents=True)
+        line = REAL_LINE.replace(b"1 (process_api) S 0 ", b"%d (%s) S %d " % (pid, comm, ppid))
+        (root / str(pid) / "stat").write_bytes(line.replace(b" 4062 ", b" %d " % pages))
+    group = procfs.scan_processes(str(root), Recorder()).group
+    assert (group.ppid, group.comm, group.count, group.members) == (8, b"large", 2, [30, 31])
 
 
 def test_processes_whose_parent_is_outside_the_namespace_are_no_group(tmp_path):
@@ -392,4 +408,3 @@ def test_a_group_of_hundreds_is_counted_whole_and_keeps_its_64_lowest_pids(tmp_p
     group = table.group
     assert (group.ppid, group.comm, group.count) == (7, b"celery", 200)
     assert group.members == list(range(101, 101 + procfs.MAX_MEMBERS))
-    assert group.rss_pages == 200 * 4062

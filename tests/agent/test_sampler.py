@@ -45,9 +45,7 @@ def test_a_v1_dyno_gives_every_metric_and_culprit_with_nothing_reported():
         2,
     )
     # tasks_limit is the lower of RLIMIT_NPROC (96365 in the captured limits) and pids.max.
-    assert sample.tasks == Tasks(
-        tasks=52, processes=7, threads=52, zombies=4, limit=256, pids_current=52
-    )
+    assert sample.tasks == Tasks(tasks=52, processes=7, threads=52, zombies=4, limit=256)
     assert sample.zombie_parents == [Culprit(11, "ruby", 3), Culprit(10, "puma 6.4.2 (tcp", 1)]
     assert sample.top_threads == [Culprit(10, "puma 6.4.2 (tcp", 40), Culprit(11, "ruby", 7)]
     assert sample.top_rss == [
@@ -98,7 +96,7 @@ def test_v2_max_leaves_the_quota_out_and_the_limit_comes_from_nproc_alone():
     sample = sampler.sample(0)
     assert sample.memory.quota is None
     assert sample.tasks.limit == 96365
-    assert sample.tasks.pids_current == 6
+    assert sample.tasks.tasks == 6  # the cgroup's pids.current
     assert reports == []
 
 
@@ -162,9 +160,7 @@ def test_tasks_is_the_pids_cgroup_s_count_and_a_proc_that_shows_less_is_said_onc
     # As under hidepid: the cgroup counts 87 tasks, /proc shows 52 of them.
     sampler, reports = dyno_copy(tmp_path, "87")
     first = sampler.sample(0)
-    assert first.tasks == Tasks(
-        tasks=87, processes=7, threads=52, zombies=4, limit=256, pids_current=87
-    )
+    assert first.tasks == Tasks(tasks=87, processes=7, threads=52, zombies=4, limit=256)
     assert reports == [], "one short sample may be tasks starting during the scan"
     for tick in range(1, 5):
         assert sampler.sample(tick).tasks.tasks == 87
@@ -224,9 +220,7 @@ def test_an_empty_proc_root_still_gives_the_cgroup_s_tasks_and_limit(tmp_path):
     (pids / "pids.current").write_text("31\n")
     reports = Reports()
     sample = Sampler(str(empty), str(tmp_path / "cgroup"), report=reports).sample(0)
-    assert sample.tasks == Tasks(
-        tasks=31, processes=None, threads=None, zombies=None, limit=256, pids_current=31
-    )
+    assert sample.tasks == Tasks(tasks=31, processes=None, threads=None, zombies=None, limit=256)
     assert [r["event"] for r in reports] == ["proc_empty"]
 
 
