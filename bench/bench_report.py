@@ -28,7 +28,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the support package
+
+from support.browser import CHROMIUM, offline_args
+from support.paths import REPO
+
 OUT = REPO / "bench" / "out"
 START = datetime(2026, 11, 27, 0, 0, 0, tzinfo=timezone.utc).timestamp()
 INTERVAL = 20
@@ -244,17 +248,8 @@ def browser_figures(page: Path) -> dict:
     with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
         browser = playwright.chromium.launch_persistent_context(
             profile,
-            executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--proxy-server=127.0.0.1:9",
-            ],
+            executable_path=shutil.which("chromium") or CHROMIUM,
+            args=offline_args(),
             viewport={"width": 1400, "height": 1000},
             offline=True,
         )

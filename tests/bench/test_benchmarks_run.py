@@ -18,10 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from support.browser import CHROMIUM
 from support.paths import REPO
-
-BENCH = REPO / "bench"
-CHROMIUM = "/usr/bin/chromium"
 
 
 def run_bench(*command: str, timeout: float = 600) -> str:

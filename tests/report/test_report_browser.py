@@ -6,22 +6,15 @@ and kept next to the test's files for a person to look at."""
 from __future__ import annotations
 
 import base64
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 from report_logs import heroku_logs, incident
 
-CHROMIUM = "/usr/bin/chromium"
+from support.browser import CHROMIUM, offline_args
+
 VIEWPORT = {"width": 1400, "height": 1000}
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on: a proxy there refuses every connection."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -30,19 +23,7 @@ def browser():
         pytest.skip("Debian's chromium is not installed (bash tests/run installs it)")
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--proxy-server=127.0.0.1:{closed_port()}",
-            ],
-        )
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=offline_args())
         try:
             yield launched
         finally:
