@@ -190,14 +190,6 @@ def _parse_bool(text: str) -> bool | None:
     return None
 
 
-def _parse_number(text: str, low: float, high: float) -> float | None:
-    return parse_decimal(text, low, high)
-
-
-def _parse_int(text: str, low: int, high: int) -> int | None:
-    return parse_whole(text, low, high)
-
-
 def _parse_process_types(text: str) -> frozenset[str] | None:
     """The listed process types, case-folded; None unless every name is a valid one."""
     names = [name.strip() for name in text.split(",") if name.strip()]
@@ -228,7 +220,7 @@ _VARS: tuple[tuple[str, str, Callable[[str], object], str, str], ...] = (
     (
         "DYNOSTAT_INTERVAL",
         "interval",
-        lambda text: _parse_number(text, MIN_INTERVAL, MAX_INTERVAL),
+        lambda text: parse_decimal(text, MIN_INTERVAL, MAX_INTERVAL),
         "20",
         "seconds from 1 to 3600",
     ),
@@ -250,21 +242,21 @@ _VARS: tuple[tuple[str, str, Callable[[str], object], str, str], ...] = (
     (
         "DYNOSTAT_WARN_TASKS_PCT",
         "warn_tasks_pct",
-        lambda text: _parse_int(text, 1, 100),
+        lambda text: parse_whole(text, 1, 100),
         "80",
         "whole percent from 1 to 100",
     ),
     (
         "DYNOSTAT_WARN_MEMORY_PCT",
         "warn_memory_pct",
-        lambda text: _parse_int(text, 1, 100),
+        lambda text: parse_whole(text, 1, 100),
         "90",
         "whole percent from 1 to 100",
     ),
     (
         "DYNOSTAT_TOP",
         "top",
-        lambda text: _parse_int(text, 1, MAX_TOP),
+        lambda text: parse_whole(text, 1, MAX_TOP),
         str(DEFAULT_TOP),
         f"whole number from 1 to {MAX_TOP}",
     ),

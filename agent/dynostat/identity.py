@@ -36,11 +36,10 @@ class Identity(Frozen):
 
 def identify(dyno: Dyno, drop_in: bool = False) -> Identity:
     """The source and dyno of this agent's lines; ``drop_in`` for log-runtime-metrics' form."""
+    source = dyno.name or LOCAL_SOURCE
     if drop_in and dyno.app_id and dyno.id:
-        return Identity(source=dyno.name or LOCAL_SOURCE, dyno=f"heroku.{dyno.app_id}.{dyno.id}")
-    return Identity(
-        source=dyno.name or LOCAL_SOURCE, dyno=dyno.id or os.uname().nodename or "unknown"
-    )
+        return Identity(source=source, dyno=f"heroku.{dyno.app_id}.{dyno.id}")
+    return Identity(source=source, dyno=dyno.id or os.uname().nodename or "unknown")
 
 
 def process_type(dyno_name: str) -> str:

@@ -77,110 +77,87 @@ class Metric:
         self.read = read
 
 
-def _load(index: int) -> Callable[[Sample], float | None]:
-    def read(sample: Sample) -> float | None:
-        if sample.load is None:
-            return None
-        return (sample.load.avg_1m, sample.load.avg_5m, sample.load.avg_15m)[index]
+def _field(part: str, name: str) -> Callable[[Sample], Number | None]:
+    """Reads ``sample.<part>.<name>``: None when the sample has no ``part``."""
 
-    return read
-
-
-def _memory(name: str) -> Callable[[Sample], int | None]:
-    def read(sample: Sample) -> int | None:
-        if sample.memory is None:
-            return None
-        return getattr(sample.memory, name)
-
-    return read
-
-
-def _tasks(name: str) -> Callable[[Sample], int | None]:
-    def read(sample: Sample) -> int | None:
-        if sample.tasks is None:
-            return None
-        return getattr(sample.tasks, name)
-
-    return read
-
-
-def _workers(name: str) -> Callable[[Sample], int | None]:
-    def read(sample: Sample) -> int | None:
-        if sample.workers is None:
-            return None
-        return getattr(sample.workers, name)
+    def read(sample: Sample) -> Number | None:
+        group = getattr(sample, part)
+        return None if group is None else getattr(group, name)
 
     return read
 
 
 _LOAD_DESCRIPTION = "Run-queue length of the host averaged over {} (/proc/loadavg)."
+_MEMORY_USAGE_DESCRIPTION = (
+    "The dyno's memory by state: used is the anonymous resident memory of its memory cgroup,"
+    " cached its page cache."
+)
 
 METRICS: tuple[Metric, ...] = (
     Metric(
         "system.cpu.load_average.1m", "{thread}", GAUGE, "system_cpu_load_average_1m",
-        _LOAD_DESCRIPTION.format("1 minute"), _load(0),
+        _LOAD_DESCRIPTION.format("1 minute"), _field("load", "avg_1m"),
     ),
     Metric(
         "system.cpu.load_average.5m", "{thread}", GAUGE, "system_cpu_load_average_5m",
-        _LOAD_DESCRIPTION.format("5 minutes"), _load(1),
+        _LOAD_DESCRIPTION.format("5 minutes"), _field("load", "avg_5m"),
     ),
     Metric(
         "system.cpu.load_average.15m", "{thread}", GAUGE, "system_cpu_load_average_15m",
-        _LOAD_DESCRIPTION.format("15 minutes"), _load(2),
+        _LOAD_DESCRIPTION.format("15 minutes"), _field("load", "avg_15m"),
     ),
     Metric(
         "dynostat.memory.total", "By", UPDOWN, "dynostat_memory_total_bytes",
         "The dyno's memory as log-runtime-metrics counts it: rss + cache + swap of its"
         " memory cgroup.",
-        _memory("total"),
+        _field("memory", "total"),
     ),
     Metric(
         "system.memory.usage", "By", UPDOWN, "system_memory_usage_bytes",
-        "The dyno's memory by state: used is the anonymous resident memory of its memory"
-        " cgroup, cached its page cache.",
-        _memory("rss"), (("system.memory.state", "used"),),
+        _MEMORY_USAGE_DESCRIPTION,
+        _field("memory", "rss"), (("system.memory.state", "used"),),
     ),
     Metric(
         "system.memory.usage", "By", UPDOWN, "system_memory_usage_bytes",
-        "The dyno's memory by state: used is the anonymous resident memory of its memory"
-        " cgroup, cached its page cache.",
-        _memory("cache"), (("system.memory.state", "cached"),),
+        _MEMORY_USAGE_DESCRIPTION,
+        _field("memory", "cache"), (("system.memory.state", "cached"),),
     ),
     Metric(
         "system.paging.usage", "By", UPDOWN, "system_paging_usage_bytes",
         "Swap used by the dyno's memory cgroup.",
-        _memory("swap"), (("system.paging.state", "used"),),
+        _field("memory", "swap"), (("system.paging.state", "used"),),
     ),
     Metric(
         "system.memory.limit", "By", UPDOWN, "system_memory_limit_bytes",
-        "The dyno's memory quota: the limit of its memory cgroup.", _memory("quota"),
+        "The dyno's memory quota: the limit of its memory cgroup.", _field("memory", "quota"),
     ),
     Metric(
         "dynostat.memory.pgpgin", "{page}", COUNTER, "dynostat_memory_pgpgin_total",
-        "Pages charged to the dyno's memory cgroup since it was created.", _memory("pgpgin"),
+        "Pages charged to the dyno's memory cgroup since it was created.",
+        _field("memory", "pgpgin"),
     ),
     Metric(
         "dynostat.memory.pgpgout", "{page}", COUNTER, "dynostat_memory_pgpgout_total",
         "Pages uncharged from the dyno's memory cgroup since it was created.",
-        _memory("pgpgout"),
+        _field("memory", "pgpgout"),
     ),
     Metric(
         "dynostat.tasks", "{task}", UPDOWN, "dynostat_tasks",
         "Threads of every process in the dyno, zombies included: what the task limit counts.",
-        _tasks("tasks"),
+        _field("tasks", "tasks"),
     ),
     Metric(
         "dynostat.tasks.limit", "{task}", UPDOWN, "dynostat_tasks_limit",
         "The dyno's task limit: the lower of RLIMIT_NPROC and the pids cgroup's pids.max.",
-        _tasks("limit"),
+        _field("tasks", "limit"),
     ),
     Metric(
         "dynostat.processes", "{process}", UPDOWN, "dynostat_processes",
-        "Processes in the dyno, zombies included.", _tasks("processes"),
+        "Processes in the dyno, zombies included.", _field("tasks", "processes"),
     ),
     Metric(
         "dynostat.threads", "{thread}", UPDOWN, "dynostat_threads",
-        "Threads of every process in the dyno.", _tasks("threads"),
+        "Threads of every process in the dyno.", _field("tasks", "threads"),
     ),
     # The name the OTLP rules give this in Prometheus, system_process_count, is one
     # Prometheus's own lint refuses (a gauge must not end in _count), so there it is a gauge
@@ -189,12 +166,12 @@ METRICS: tuple[Metric, ...] = (
         "system.process.count", "{process}", UPDOWN, "dynostat_zombies",
         "Processes in the dyno by state: defunct ones (zombies) exited and their parent has"
         " not waited for them.",
-        _tasks("zombies"), (("process.state", "defunct"),), (),
+        _field("tasks", "zombies"), (("process.state", "defunct"),), (),
     ),
     Metric(
         "dynostat.memory.oom_kills", "{kill}", COUNTER, "dynostat_memory_oom_kills_total",
         "Processes of the dyno's memory cgroup the OOM killer killed (oom_kill).",
-        _memory("oom_kills"),
+        _field("memory", "oom_kills"),
     ),
     # The largest worker group (processes with one parent and one comm): how many, what each
     # costs, and how many fit. The mean and the largest of a group do not add up across
@@ -202,26 +179,26 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "dynostat.workers", "{process}", UPDOWN, "dynostat_workers",
         "Workers of the largest worker group (processes with one parent and one comm).",
-        _workers("workers"),
+        _field("workers", "workers"),
     ),
     Metric(
         "dynostat.workers.pss", "By", GAUGE, "dynostat_workers_pss_bytes",
         "Mean PSS of the largest worker group's workers (smaps_rollup).",
-        _workers("worker_pss"),
+        _field("workers", "worker_pss"),
     ),
     Metric(
         "dynostat.workers.uss", "By", GAUGE, "dynostat_workers_uss_bytes",
         "USS of the largest worker group's largest worker: what one more worker adds.",
-        _workers("worker_uss"),
+        _field("workers", "worker_uss"),
     ),
     Metric(
         "dynostat.workers.parent_pss", "By", GAUGE, "dynostat_workers_parent_pss_bytes",
-        "PSS of the largest worker group's parent.", _workers("parent_pss"),
+        "PSS of the largest worker group's parent.", _field("workers", "parent_pss"),
     ),
     Metric(
         "dynostat.workers.fits", "{process}", GAUGE, "dynostat_workers_fits",
         "How many workers fit below DYNOSTAT_WARN_MEMORY_PCT % of the memory quota.",
-        _workers("fits"),
+        _field("workers", "fits"),
     ),
     Metric(
         "dynostat.agent.rss", "By", UPDOWN, "dynostat_agent_rss_bytes",

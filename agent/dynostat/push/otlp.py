@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 PROTOBUF = "protobuf"
 JSON = "json"
-ENCODINGS = (PROTOBUF, JSON)
 CONTENT_TYPES = {PROTOBUF: "application/x-protobuf", JSON: "application/json"}
 
 SCOPE_NAME = "dynostat"

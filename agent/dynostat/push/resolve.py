@@ -27,6 +27,7 @@ import socket
 import struct
 import time
 
+from ..numbers import parse_whole
 from .sink import PushFailure
 
 HOSTS_PATH = "/etc/hosts"
@@ -113,8 +114,9 @@ def parse_resolv_conf(data: bytes) -> ResolvConf:
         elif keyword == "options":
             for option in values:
                 name, _, value = option.partition(":")
-                if name == "ndots" and value.isascii() and value.isdigit():
-                    ndots = min(int(value), 15)
+                count = parse_whole(value, 0, 10**19) if name == "ndots" else None
+                if count is not None:
+                    ndots = min(count, 15)
     return ResolvConf(servers or ["127.0.0.1"], search, ndots)
 
 
@@ -266,11 +268,12 @@ class Resolver:
         self._cache: dict[str, tuple[list[str], float]] = {}
 
     def addresses(self, host: str, deadline: float) -> list[str]:
-        if is_address(host):
-            return [host]
+        # The cache first: it holds only names, and a push to a name finds it there.
         cached = self._cache.get(host)
         if cached is not None and self.clock() < cached[1]:
             return cached[0]
+        if is_address(host):
+            return [host]
         found, ttl = self._look_up(host, deadline)
         self._cache = {host: (found, self.clock() + min(max(ttl, MIN_TTL_S), MAX_TTL_S))}
         return found

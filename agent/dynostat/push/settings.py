@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from ..records import Fields
 
 PROTOCOLS = ("otlp", "pushgateway")
-ENCODINGS = ("protobuf", "json")
 COMPRESSIONS = ("gzip", "none")
 DEFAULT_BUFFER = 30
 MAX_BUFFER = 1000
@@ -153,6 +152,7 @@ def parse(values: Mapping[str, str]) -> tuple[PushSettings | None, list[Fields]]
             _expected_encoding,
             errors=errors,
             show=_shown_encoding,
+            reason=_grpc_reason,
         )
         settings["timeout"] = _first_valid(
             _exporter_chain(exporter, "TIMEOUT"),
@@ -185,11 +185,13 @@ def _first_valid(
     *,
     errors: list[Fields],
     show: Callable[[str, object], str] | None = None,
+    reason: Callable[[str], str | None] | None = None,
 ) -> object:
     """The value of the first variable of ``chain`` that is set and valid, else ``default``.
 
     Each variable set to a bad value before it gives one line, whose default is the value
-    used instead: a bad value is ignored, as if it were unset.
+    used instead: a bad value is ignored, as if it were unset. ``reason`` may name why a bad
+    value is bad.
     """
     bad = []
     value = default
@@ -205,10 +207,14 @@ def _first_valid(
         break
     for var, text in bad:
         shown = show(var, value) if show is not None else str(value)
-        # gRPC is named as what it is: an OTLP transport the push does not speak.
-        reason = "grpc_not_supported" if text.strip().lower() == "grpc" else None
-        errors.append(invalid(var, text, shown, expected(var), reason))
+        why = reason(text) if reason is not None else None
+        errors.append(invalid(var, text, shown, expected(var), why))
     return value
+
+
+def _grpc_reason(text: str) -> str | None:
+    """gRPC is named as what it is: an OTLP transport the push does not speak."""
+    return "grpc_not_supported" if text.strip().lower() == "grpc" else None
 
 
 def _expected_encoding(var: str) -> str:
@@ -292,21 +298,13 @@ def metrics_url(base: str) -> str:
 
 
 def _buffer_size(values: Mapping[str, str], errors: list[Fields]) -> int:
-    text = _set(values, "DYNOSTAT_PUSH_BUFFER")
-    if text is None:
-        return DEFAULT_BUFFER
-    parsed = parse_whole(text, 0, MAX_BUFFER)
-    if parsed is None:
-        errors.append(
-            invalid(
-                "DYNOSTAT_PUSH_BUFFER",
-                text,
-                str(DEFAULT_BUFFER),
-                f"whole number from 0 to {MAX_BUFFER}",
-            )
-        )
-        return DEFAULT_BUFFER
-    return parsed
+    return _first_valid(
+        [("DYNOSTAT_PUSH_BUFFER", values)],
+        lambda text: parse_whole(text, 0, MAX_BUFFER),
+        DEFAULT_BUFFER,
+        lambda var: f"whole number from 0 to {MAX_BUFFER}",
+        errors=errors,
+    )
 
 
 def _service_name(values: Mapping[str, str], errors: list[Fields]) -> str:

@@ -20,20 +20,19 @@ from typing import TYPE_CHECKING, Callable, NamedTuple
 from urllib.parse import urlsplit
 
 from ..numbers import parse_whole
+from ..ratelimit import WARN_EVERY_S
 from ..sample import Sample
 from . import otlp, pushgateway
+from .settings import DEFAULT_BUFFER
 
 if TYPE_CHECKING:
     from ..config import Dyno
     from ..records import Report
 
-DEFAULT_BUFFER = 30
 MAX_TIMEOUT = 5.0
 # A Retry-After further away than this is taken as this: an endpoint that asks for a day's
 # silence would otherwise turn pushing off for the dyno's whole life.
 MAX_RETRY_AFTER = 3600.0
-# Each kind of failure is reported at most once per this many seconds; repeats are counted.
-REPORT_EVERY = 60.0
 # Not worth starting a request with less time than this left in the tick's budget.
 MIN_REQUEST_TIME = 0.01
 
@@ -271,7 +270,7 @@ class Sink:
             self._error("http_status", {"status": reply.status, "rejected": "true"})
 
     def _error(self, reason: str, fields: dict[str, object]) -> None:
-        """One at=error line per kind of failure per REPORT_EVERY seconds, through the
+        """One at=error line per kind of failure per WARN_EVERY_S seconds, through the
         agent's one rate limiter (which counts the repeats it holds back)."""
         line: dict[str, object] = {
             "at": "error",
@@ -287,7 +286,7 @@ class Sink:
         line["dropped"] = self.dropped
         try:
             self._report(
-                line, key=("push_failed", reason, fields.get("status")), every=REPORT_EVERY
+                line, key=("push_failed", reason, fields.get("status")), every=WARN_EVERY_S
             )
         except Exception:  # noqa: BLE001, S110 - a broken log stream must not stop the push
             pass
