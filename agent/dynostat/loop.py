@@ -37,7 +37,6 @@ TYPE_CHECKING = False  # collections costs memory at run time; only type checker
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Mapping
 
-    from dynostat.records import Fields
 
 # The C module under ``signal``: the same functions and constants, without the IntEnum
 # wrappers: ``import signal`` costs the agent about 1.2 MB of its 10 MB budget, nearly all of
@@ -225,16 +224,15 @@ class Reporter:
     def __call__(
         self, fields: Mapping[str, object], key: Hashable = None, every: float | None = None
     ) -> None:
-        line_fields: Fields = dict(fields)
-        line = self.formatter.event_line(line_fields)
-        allowed, held_back = self.limiter.allow(line if key is None else key, self.clock(), every)
-        if not allowed:
-            return
-        if held_back:
-            line_fields["repeated"] = held_back
-        self.emit(line_fields)
+        if key is None:
+            key = self.formatter.event_line(fields)  # identical lines are one kind
+        # A keyed line is formatted only when it prints: a failure that persists comes back
+        # every tick and is held back nearly always.
+        allowed, held_back = self.limiter.allow(key, self.clock(), every)
+        if allowed:
+            self.emit({**fields, "repeated": held_back} if held_back else fields)
 
-    def emit(self, fields: Fields) -> None:
+    def emit(self, fields: Mapping[str, object]) -> None:
         """Print one event line that the rate limiter let through."""
         self.writer.write([self.formatter.event_line(fields)])
 

@@ -77,6 +77,15 @@ def read_file(path: str) -> bytes:
         os.close(fd)
 
 
+def read_at(dir_fd: int, pid: int, name: bytes, size: int = STAT_READ_SIZE) -> bytes:
+    """``<pid>/<name>`` under the /proc open as ``dir_fd``, with one read of ``size`` bytes."""
+    fd = os.open(b"%d/%s" % (pid, name), os.O_RDONLY, dir_fd=dir_fd)
+    try:
+        return os.read(fd, size)
+    finally:
+        os.close(fd)
+
+
 def parse_stat_row(data: bytes) -> StatRow:
     """Parse one stat line into a StatRow; raise MalformedError when it is not one."""
     comm_start = data.find(b"(")

@@ -315,7 +315,8 @@ class Sampler:
         if pid <= 0:
             return "?"  # outside this pid namespace
         try:
-            return procfs.decode_comm(procfs.parse_stat_row(_read_at(dir_fd, pid, b"stat"))[2])
+            row = procfs.parse_stat_row(procfs.read_at(dir_fd, pid, b"stat"))
+            return procfs.decode_comm(row[procfs.ROW_COMM])
         except (OSError, ValueError) as error:
             self.errors.handle(f"{self.proc_root}/{pid}/stat", error, PID_STAT)
             return "?"
@@ -324,7 +325,8 @@ class Sampler:
         """(PSS, USS) of one process, or None; says once when the kernel has no such file."""
         try:
             return smaps.parse_smaps_rollup(smaps.read_smaps_rollup(dir_fd, pid))
-        except FileNotFoundError as error:
+        except FileNotFoundError:
+            # Unless the process has just exited, which is nothing to say:
             if self._exists(dir_fd, pid):
                 # The process is there but its smaps_rollup is not: a kernel before 4.14.
                 self._pss = False
@@ -337,8 +339,6 @@ class Sampler:
                         "reason": "no smaps_rollup (Linux 4.14 or newer has it)",
                     },
                 )
-            else:
-                self.errors.handle(f"{self.proc_root}/{pid}/smaps_rollup", error, smaps.PID_SMAPS)
         except PermissionError:
             # Another user's process (a dyno's init, a host's daemons) is never the agent's
             # to read: nothing to say. One of its own user's that the kernel refuses (a
@@ -389,7 +389,7 @@ class Sampler:
     def _gone(self, dir_fd: int, culprit: Culprit) -> bool:
         """Whether a process exited: no stat any more, a zombie, or its pid reused."""
         try:
-            row = procfs.parse_stat_row(_read_at(dir_fd, culprit.pid, b"stat"))
+            row = procfs.parse_stat_row(procfs.read_at(dir_fd, culprit.pid, b"stat"))
         except OSError as error:
             return is_vanished(error)
         except ValueError:
@@ -444,15 +444,6 @@ def workers_that_fit(
     # In whole numbers, so the floor is exact: (quota * pct - 100 * used) / (100 * uss).
     more = (memory.quota * warn_memory_pct - 100 * used) // (100 * worker_uss)
     return max(0, workers + more)
-
-
-def _read_at(dir_fd: int, pid: int, name: bytes) -> bytes:
-    """``<pid>/<name>`` under the /proc open as ``dir_fd``, with one read."""
-    fd = os.open(b"%d/%s" % (pid, name), os.O_RDONLY, dir_fd=dir_fd)
-    try:
-        return os.read(fd, procfs.STAT_READ_SIZE)
-    finally:
-        os.close(fd)
 
 
 def restricted_slack(cgroup_tasks: int) -> int:

@@ -17,9 +17,8 @@ parent of the largest worker group), and reads nothing else of them.
 
 from __future__ import annotations
 
-import os
-
-from .procfs import MalformedError
+from .numbers import MAX_DIGITS
+from .procfs import MalformedError, read_at
 
 KIB = 1024
 PSS = b"\nPss:"
@@ -28,9 +27,6 @@ PRIVATE_DIRTY = b"\nPrivate_Dirty:"
 # The file is well under 1 kB (about 25 lines); one read of this size gets all of it, and it
 # is generated whole on the first read.
 ROLLUP_READ_SIZE = 4096
-# More digits than a kB count of any real memory needs (20 digits are 10^20 kB); longer text
-# is refused before int() sees it.
-MAX_DIGITS = 20
 
 # Every <pid>/smaps_rollup error reaches the error policy with this kind, so a vanished pid is
 # skipped and an unreadable one is reported once for all pids.
@@ -68,8 +64,4 @@ def parse_smaps_rollup(data: bytes) -> tuple[int, int]:
 
 def read_smaps_rollup(dir_fd: int, pid: int) -> bytes:
     """The bytes of ``<pid>/smaps_rollup`` under the /proc open as ``dir_fd``: one read."""
-    fd = os.open(b"%d/smaps_rollup" % pid, os.O_RDONLY, dir_fd=dir_fd)
-    try:
-        return os.read(fd, ROLLUP_READ_SIZE)
-    finally:
-        os.close(fd)
+    return read_at(dir_fd, pid, b"smaps_rollup", ROLLUP_READ_SIZE)
