@@ -32,22 +32,21 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import slug
 from native import compile_helpers
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the support package
 
-from support.prefork import PreforkServer  # noqa: E402 - needs the path above
+from support import cgroups as support_cgroups
+from support.paths import AGENT
+from support.prefork import PreforkServer
 
-sys.path.insert(0, str(REPO / "agent"))
-from dynostat.sampler import PSS_EVERY_TICKS as PSS_EVERY  # noqa: E402 - needs the path above
+sys.path.insert(0, str(AGENT))
+from dynostat.sampler import PSS_EVERY_TICKS as PSS_EVERY
 
 INSIDE = "DYNOSTAT_BENCH_INSIDE"
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_NAME = f"dynostat-bench-tick-{os.getpid()}"
 QUOTA = 4 * 1024**3
 PARENT_MB, WORKER_MB, WORKERS = 40, 20, 4
@@ -56,8 +55,7 @@ GOAL_RATIO = 1.3
 GOAL_HWM_MB = 10.0
 CPU = re.compile(rb"sample#dynostat\.agent_cpu=([0-9.]+)ms")
 
-
-AGENT_DIR = REPO / "agent"
+AGENT_DIR = AGENT  # the agent measured; --agent-dir names another
 
 
 def agent_env() -> dict[str, str]:
@@ -78,51 +76,32 @@ def compile_agent(python: str, interval: float) -> None:
     agent_round(python, 2, interval)
 
 
-class Cgroups:
+class Cgroups(support_cgroups.Cgroups):
     """Memory and pids cgroups for everything the benchmark starts, itself included."""
 
     def __init__(self) -> None:
-        self.v2 = (CGROUP_ROOT / "cgroup.controllers").exists()
-        if self.v2:
-            self.dirs = {"memory": CGROUP_ROOT / CGROUP_NAME}
-            self.dirs["pids"] = self.dirs["memory"]
-        else:
-            self.dirs = {name: CGROUP_ROOT / name / CGROUP_NAME for name in ("memory", "pids")}
-        self.previous: list[Path] = []
+        super().__init__(CGROUP_NAME, 100000, QUOTA)
 
     def __enter__(self) -> Cgroups:
-        for path in set(self.dirs.values()):
-            path.mkdir()
-        memory = self.dirs["memory"]
-        (memory / ("memory.max" if self.v2 else "memory.limit_in_bytes")).write_text(str(QUOTA))
-        (self.dirs["pids"] / "pids.max").write_text("100000")
-        for path in set(self.dirs.values()):
-            (path / "cgroup.procs").write_text(str(os.getpid()))
+        super().__enter__()
+        self.join()
         return self
 
     def files(self) -> list[str]:
         """The cgroup files one agent tick reads."""
-        memory, pids = self.dirs["memory"], self.dirs["pids"]
-        if self.v2:
+        if self.mode == "v2":
             names = ["memory.stat", "memory.swap.current", "memory.max", "memory.events"]
         else:
             names = ["memory.stat", "memory.limit_in_bytes", "memory.oom_control"]
-        return [str(memory / name) for name in names] + [
-            str(pids / "pids.max"),
-            str(pids / "pids.current"),
+        return [str(self.memory_dir / name) for name in names] + [
+            str(self.dirs[0] / "pids.max"),
+            str(self.dirs[0] / "pids.current"),
         ]
 
     def __exit__(self, *exc_info: object) -> None:
-        parents = {path.parent for path in self.dirs.values()}
-        for parent in parents:
-            (parent / "cgroup.procs").write_text(str(os.getpid()))
-        for path in set(self.dirs.values()):
-            for _ in range(100):
-                try:
-                    path.rmdir()
-                    break
-                except OSError:
-                    time.sleep(0.05)  # the last processes are still leaving
+        for path in self.dirs:
+            (path.parent / "cgroup.procs").write_text(str(os.getpid()))
+        super().__exit__(*exc_info)
 
 
 def rss_pages(pid: str) -> int:
