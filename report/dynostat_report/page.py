@@ -38,7 +38,7 @@ from dynostat_report.model import (
     Dyno,
     Series,
 )
-from dynostat_report.summary import first_failure_of, value_at
+from dynostat_report.summary import first_failure_of, percentile, value_at
 from dynostat_report.text import format_duration
 
 TYPE_CHECKING = False
@@ -220,8 +220,8 @@ def _router_traces(timeline: Timeline, dyno: Dyno, axis: str, errors_axis: str, 
         p50, p95 = [], []
         for minute in minutes:
             service = sorted(dyno.router[minute].service_ms)
-            p50.append(service[max(0, math.ceil(0.5 * len(service)) - 1)])
-            p95.append(service[max(0, math.ceil(0.95 * len(service)) - 1)])
+            p50.append(percentile(service, 0.5))
+            p95.append(percentile(service, 0.95))
         times = [minute * 60.0 + 30.0 for minute in minutes]
         for name, values, color in (("p50", p50, "#2c7fb8"), ("p95", p95, "#f03b20")):
             # A minute without a request (the dyno was down, or idle) is a break.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 from datetime import datetime, timezone
 
-from dynostat_report import __version__, text
+from dynostat_report import __version__, text, thin
 
 # What an empty cell shows (an en dash).
 NOTHING = "\u2013"
@@ -205,7 +205,8 @@ def _dyno_notes(dyno: dict, omitted: int) -> str:
         notes.append(f"a sample every {text.format_duration(dyno['interval_s'])}")
     gap = dyno["longest_gap_s"]
     interval = dyno["interval_s"]
-    if gap is not None and interval and gap > 3.5 * interval and gap > 90:
+    # The same silence that breaks the chart's line (thin.py).
+    if gap is not None and interval and gap > max(thin.GAP_MIN_S, thin.GAP_INTERVALS * interval):
         notes.append(
             f"silent for {text.format_duration(gap)} from {text.clock(dyno['longest_gap_at'])}"
         )

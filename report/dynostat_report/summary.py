@@ -109,7 +109,7 @@ def _number(value: float | None) -> float | int | None:
     return round(value, 2)
 
 
-def _percentile(ordered: list[float], fraction: float) -> float:
+def percentile(ordered: list[float], fraction: float) -> float:
     """The nearest-rank percentile of an ordered list."""
     rank = max(1, math.ceil(fraction * len(ordered)))
     return ordered[rank - 1]
@@ -224,8 +224,8 @@ def dyno_summary(dyno: Dyno) -> dict:
         service = sorted(v for minute in dyno.router.values() for v in minute.service_ms)
         router = {
             "requests": dyno.router_requests,
-            "service_p50_ms": _number(_percentile(service, 0.5)) if service else None,
-            "service_p95_ms": _number(_percentile(service, 0.95)) if service else None,
+            "service_p50_ms": _number(percentile(service, 0.5)) if service else None,
+            "service_p95_ms": _number(percentile(service, 0.95)) if service else None,
             "service_max_ms": _number(service[-1]) if service else None,
         }
 

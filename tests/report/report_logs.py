@@ -16,6 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from support import readme_decoder
+
 START = datetime(2026, 11, 27, 4, 0, 0, tzinfo=timezone.utc).timestamp()
 INTERVAL = 20.0
 
@@ -462,7 +464,7 @@ def json_lines(records: list[Record], bare: bool = True) -> list[str]:
         if record.emitter != "app" or not message.startswith("source="):
             lines.append(heroku_logs([record])[0])
             continue
-        fields = dict(pair.split("=", 1) for pair in _split_logfmt(message))
+        fields = readme_decoder.fields(message)
         source = fields["source"]
         if any(key.startswith("sample#") for key in fields):
             document = pending.get(source)
@@ -488,11 +490,10 @@ def json_lines(records: list[Record], bare: bool = True) -> list[str]:
             document = pending.setdefault(source, {"source": source, "time": record.time})
             for key, value in fields.items():
                 if key.startswith("top#"):
-                    entries = []
-                    for entry in value.split(","):
-                        pid, rest = entry.split("/", 1)
-                        comm, count = rest.rsplit(":", 1)
-                        entries.append({"pid": int(pid), "comm": comm, "zombies": int(count)})
+                    entries = [
+                        {"pid": pid, "comm": comm, "zombies": int(count)}
+                        for pid, comm, count in readme_decoder.top(value)
+                    ]
                     document.setdefault("top", {})[key[4:]] = entries
         else:
             flush(source)
@@ -500,24 +501,8 @@ def json_lines(records: list[Record], bare: bool = True) -> list[str]:
             for key, value in fields.items():
                 if key in ("source", "dyno"):
                     continue
-                text = json.loads(value) if value.startswith('"') else value
-                event[key] = int(text) if isinstance(text, str) and text.isdigit() else text
+                event[key] = int(value) if value.isdigit() else value
             emit(record.time, source, json.dumps(event, separators=(",", ":")))
     for source in list(pending):
         flush(source)
     return lines
-
-
-def _split_logfmt(message: str) -> list[str]:
-    """Splits on spaces outside quotes (the scenario's own lines only)."""
-    words, current, quoted = [], "", False
-    for char in message:
-        if char == '"':
-            quoted = not quoted
-        if char == " " and not quoted:
-            words.append(current)
-            current = ""
-        else:
-            current += char
-    words.append(current)
-    return words
