@@ -198,8 +198,7 @@ def run_agent(
                     break
             peak = vm_hwm_mb(agent.pid)
         finally:
-            agent.terminate()
-            agent.wait(timeout=10)
+            stop(agent, timeout=10)
     text = "".join(lines)
     if "at=error" in text:
         raise SystemExit("bench: the agent reported an error:\n" + text)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from dynostat import cli, config
 from dynostat.identity import LOCAL_SOURCE, identify, process_type
 from support.output import CapturedOutput
+from support.paths import FIXTURES
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_drop_in_mode_without_both_ids_keeps_the_usual_dyno(env):
 
 def test_an_empty_metric_prefix_prints_the_drop_in_dyno_whole_on_every_line():
     app_id, dyno_id = "9b1f6f7e-0000-4000-8000-0123456789ab", "0c7f1b6e-5d0a-4c31-9a3e-7d2f61e0b9aa"
-    tree = Path(__file__).resolve().parents[1] / "fixtures" / "captured-dyno-like"
+    tree = FIXTURES / "captured-dyno-like"
     out = CapturedOutput()
     try:
         status = cli.main(

@@ -17,11 +17,11 @@ import pytest
 from dynostat import sampler as sampler_module
 from dynostat.sample import Culprit, Memory, Workers
 from dynostat.sampler import Sampler, workers_that_fit
+from support.paths import FIXTURES
 from support.reports import Reports
 from support.smaps import rollup
 from support.unprivileged import as_nobody
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 KB = 1024
 MB = 1024 * 1024
 WORKER_COMM = "puma: cluster w"  # "puma: cluster worker 0", cut to the kernel's 15 bytes

@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from dynostat import smaps
 from dynostat.procfs import MalformedError
+from support.paths import FIXTURES
 from support.smaps import rollup
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "smaps_rollup"
+SMAPS_FIXTURES = FIXTURES / "smaps_rollup"
 KB = 1024
 
 
@@ -26,7 +27,7 @@ KB = 1024
     ],
 )
 def test_captured_files_give_pss_and_private_clean_plus_dirty(name, pss_kb, uss_kb):
-    data = (FIXTURES / name).read_bytes()
+    data = (SMAPS_FIXTURES / name).read_bytes()
     lines = dict(line.split(b":", 1) for line in data.splitlines()[1:])
     if uss_kb is None:  # read off the captured file itself
         uss_kb = int(lines[b"Private_Clean"].split()[0]) + int(lines[b"Private_Dirty"].split()[0])

@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-AGENT_DIR = str(Path(__file__).resolve().parents[2] / "agent")
+from support.paths import AGENT
+
+AGENT_DIR = str(AGENT)
 PUSH_TESTS_DIR = str(Path(__file__).resolve().parent)
 
 

@@ -20,8 +20,8 @@ import pytest
 from name_servers import NameServer
 from push_servers import Receiver
 
-AGENT_DIR = str(Path(__file__).resolve().parents[2] / "agent")
-TESTS_DIR = str(Path(__file__).resolve().parents[1])
+from support.paths import AGENT, TESTS
+
 PUSH_TESTS_DIR = str(Path(__file__).resolve().parent)
 SILENT_SERVERS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 ANSWERING_SERVER = "127.0.0.5"
@@ -80,7 +80,7 @@ def in_private_resolver(tmp_path, resolv_conf: str, hosts: str, command: list[st
         'mount --bind "$0/resolv.conf" /etc/resolv.conf && '
         'mount --bind "$0/hosts" /etc/hosts && exec "$@"'
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([AGENT_DIR, TESTS_DIR, PUSH_TESTS_DIR])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(AGENT), str(TESTS), PUSH_TESTS_DIR])}
     return ["unshare", "--mount", "sh", "-c", script, str(tmp_path), *command], env
 
 

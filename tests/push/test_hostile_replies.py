@@ -15,12 +15,12 @@ import os
 import subprocess
 import sys
 import zlib
-from pathlib import Path
 
 import pytest
 from push_servers import Receiver, Reply
 
-AGENT_DIR = str(Path(__file__).resolve().parents[2] / "agent")
+from support.paths import AGENT
+
 # Peak memory a hostile answer may add over the polite baseline, in kB.
 ALLOWED_GROWTH_KB = 2 * 1024
 
@@ -63,7 +63,7 @@ def run_agent_against(reply: Reply) -> dict:
     try:
         result = subprocess.run(
             [sys.executable, "-c", RUN_AGENT, receiver.url + "/v1/metrics"],
-            env={**os.environ, "PYTHONPATH": AGENT_DIR},
+            env={**os.environ, "PYTHONPATH": str(AGENT)},
             capture_output=True,
             text=True,
             timeout=60,

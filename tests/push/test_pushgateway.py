@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import urllib.request
-from pathlib import Path
 
 import pytest
 from push_expected import AGENT_CPU, PUSHGATEWAY, prometheus_name
@@ -28,6 +27,7 @@ from push_servers import wait_for_query
 from dynostat.push import metrics
 from dynostat.push import pushgateway as exposition
 from dynostat.push.pushgateway import group_url
+from support.paths import README
 from support.prefork import PreforkServer
 from support.reports import Reports
 
@@ -256,7 +256,7 @@ def test_a_source_with_a_slash_is_kept_whole_in_the_instance_label(pushgateway):
 
 
 def test_the_readme_table_names_every_pushed_metric_as_the_agent_pushes_it():
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = README.read_text()
     table = readme.split("| line (`sample#dynostat.…`) |", 1)[1].split("\n\n", 1)[0]
     rows = table.splitlines()[2:]
     pushed = [*metrics.METRICS, metrics.PUSH_DROPPED]

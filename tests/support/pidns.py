@@ -17,13 +17,9 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from support.cgroups import Cgroups, cgroup_mode
-
-REPO = Path(__file__).resolve().parents[2]
-AGENT = REPO / "agent"
-TESTS = REPO / "tests"
+from support.paths import AGENT, AGENT_SCRIPT, SYSTEM_PYTHON, TESTS
 
 
 def unsupported_reason() -> str | None:
@@ -39,7 +35,7 @@ def unsupported_reason() -> str | None:
 
 def agent_command(*flags: str) -> list[str]:
     """The agent as the launcher starts it on a dyno."""
-    return ["/usr/bin/python3", "-S", str(AGENT / "dynostat-agent"), *flags]
+    return [SYSTEM_PYTHON, "-S", str(AGENT_SCRIPT), *flags]
 
 
 class Namespace:
